@@ -1,0 +1,90 @@
+# Inline math shared by the kernels: compiled into each module that cimports it (STYLE.md).
+#
+# The normal CDF is W. J. Cody's rational Chebyshev approximation of erfc ("Rational Chebyshev
+# approximation for the error function", Math. Comp. 1969; CALERF in SPECFUN, 1990), accurate to
+# double precision. glibc's libmvec has SIMD exp and log but no erfc, so this version is written
+# branch-free: every region is evaluated and the result selected, so that GCC can vectorize a
+# loop that calls it (the selects become blend instructions). The scalar path uses the same
+# function, so scalar and array results differ only by libmvec's exp (a few ulp).
+
+from libc.math cimport exp, fabs, fma, trunc
+
+cdef extern from "_simd_math.h":
+    pass
+
+cdef extern from *:
+    """
+    #define ALGOENGINE_SQRT1_2 0.70710678118654752440084436210485
+    #define ALGOENGINE_1_SQRTPI 0.56418958354775628694807945156077
+    #define ALGOENGINE_1_SQRT2PI 0.39894228040143267793994605993438
+    """
+    const double M_SQRT1_2_ "ALGOENGINE_SQRT1_2"     # 1/sqrt(2)
+    const double M_1_SQRTPI_ "ALGOENGINE_1_SQRTPI"   # 1/sqrt(pi)
+    const double M_1_SQRT2PI_ "ALGOENGINE_1_SQRT2PI" # 1/sqrt(2 pi)
+
+
+cdef inline double erfc_cody(double x) noexcept nogil:
+    """Complementary error function, branch-free form of Cody's CALERF (relative error ~1e-16)."""
+    cdef double y = fabs(x)
+    cdef double yc, ysq, xnum, xden, r1, r2, r3, inv, hi, lo, e, res
+    # |x| <= 0.46875: erf(y) = y * P(y^2) / Q(y^2)
+    ysq = y * y
+    xnum = 1.85777706184603153e-1 * ysq
+    xden = ysq
+    xnum = (xnum + 3.16112374387056560e00) * ysq
+    xden = (xden + 2.36012909523441209e01) * ysq
+    xnum = (xnum + 1.13864154151050156e02) * ysq
+    xden = (xden + 2.44024637934444173e02) * ysq
+    xnum = (xnum + 3.77485237685302021e02) * ysq
+    xden = (xden + 1.28261652607737228e03) * ysq
+    r1 = 1.0 - y * (xnum + 3.20937758913846947e03) / (xden + 2.84423683343917062e03)
+    # 0.46875 < y <= 4: erfc(y) = exp(-y^2) * P(y) / Q(y)
+    yc = 40.0 if y > 40.0 else y            # erfc(40) underflows; keeps inf out (NaN stays NaN)
+    xnum = 2.15311535474403846e-8 * yc
+    xden = yc
+    xnum = (xnum + 5.64188496988670089e-1) * yc
+    xden = (xden + 1.57449261107098347e01) * yc
+    xnum = (xnum + 8.88314979438837594e00) * yc
+    xden = (xden + 1.17693950891312499e02) * yc
+    xnum = (xnum + 6.61191906371416295e01) * yc
+    xden = (xden + 5.37181101862009858e02) * yc
+    xnum = (xnum + 2.98635138197400131e02) * yc
+    xden = (xden + 1.62138957456669019e03) * yc
+    xnum = (xnum + 8.81952221241769090e02) * yc
+    xden = (xden + 3.29079923573345963e03) * yc
+    xnum = (xnum + 1.71204761263407058e03) * yc
+    xden = (xden + 4.36261909014324716e03) * yc
+    xnum = (xnum + 2.05107837782607147e03) * yc
+    xden = (xden + 3.43936767414372164e03) * yc
+    r2 = (xnum + 1.23033935479799725e03) / (xden + 1.23033935480374942e03)
+    # y > 4: erfc(y) = exp(-y^2)/y * (1/sqrt(pi) + 1/y^2 * P(1/y^2) / Q(1/y^2))
+    inv = 1.0 / (yc * yc + 1e-300)
+    xnum = 1.63153871373020978e-2 * inv
+    xden = inv
+    xnum = (xnum + 3.05326634961232344e-1) * inv
+    xden = (xden + 2.56852019228982242e00) * inv
+    xnum = (xnum + 3.60344899949804439e-1) * inv
+    xden = (xden + 1.87295284992346725e00) * inv
+    xnum = (xnum + 1.25781726111229246e-1) * inv
+    xden = (xden + 5.27905102951428412e-1) * inv
+    xnum = (xnum + 1.60837851487422766e-2) * inv
+    xden = (xden + 6.05183413124413191e-2) * inv
+    r3 = inv * (xnum + 6.58749161529837803e-4) / (xden + 2.33520497626869185e-3)
+    r3 = (M_1_SQRTPI_ - r3) / (yc + 1e-300)
+    # exp(-y^2) to full relative precision: y^2 = hi + lo exactly (fma), exp(-hi) * (1 - lo)
+    hi = yc * yc
+    lo = fma(yc, yc, -hi)
+    e = exp(-hi) * (1.0 - lo)
+    res = e * (r2 if yc <= 4.0 else r3)
+    res = r1 if y <= 0.46875 else res
+    return 2.0 - res if x < 0.0 else res
+
+
+cdef inline double norm_cdf(double x) noexcept nogil:
+    """Standard normal CDF; exact 0 and 1 at -inf and +inf."""
+    return 0.5 * erfc_cody(-x * M_SQRT1_2_)
+
+
+cdef inline double norm_pdf(double x) noexcept nogil:
+    """Standard normal density."""
+    return M_1_SQRT2PI_ * exp(-0.5 * x * x)

@@ -1,0 +1,135 @@
+"""The ``algoengine`` command.
+
+Commands now: ``--version``; ``health`` (imports the compiled kernels, exit 0 or 1 naming what
+is missing: the container health check); ``chain`` (prices an option chain with the compiled
+Greeks and recovers the smile by implied volatility: the main job until the engine exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+
+from algoengine import __version__
+
+MINUTES_PER_YEAR = 365.0 * 24.0 * 60.0
+
+
+def _cmd_health(args: argparse.Namespace) -> int:
+    from algoengine._ext import BUILD_HINT, check_build
+
+    status = check_build()
+    missing = {name: err for name, err in status.items() if err is not None}
+    for name, err in status.items():
+        print(f"{'ok' if err is None else 'MISSING'}  algoengine._ext.{name}"
+              + ("" if err is None else f"  ({err})"))
+    if missing:
+        print(f"unhealthy: missing compiled kernels: {', '.join(sorted(missing))}; {BUILD_HINT}",
+              file=sys.stderr)
+        return 1
+    print("healthy")
+    return 0
+
+
+def _positive(name: str):  # type: ignore[no-untyped-def]
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: not a number: {text!r}") from None
+        if not (value > 0.0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{name}: must be positive, got {text!r}")
+        return value
+
+    return parse
+
+
+def _cmd_chain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from algoengine import greeks as gk
+
+    spot: float = args.spot
+    step: float = args.strike_step
+    T = args.expiry_minutes / MINUTES_PER_YEAR
+    fwd = spot * math.exp((args.rate - args.div_yield) * T)
+    atm = round(fwd / step) * step
+    strikes = atm + step * np.arange(-args.strikes, args.strikes + 1, dtype=np.float64)
+    strikes = strikes[strikes > 0]
+    # A skewed smile in log-moneyness, as index options show: puts richer than calls.
+    k = np.log(strikes / fwd)
+    smile = args.atm_vol + args.skew * k + args.curvature * k * k
+    smile = np.maximum(smile, 0.01)
+
+    calls = gk.greeks("c", spot, strikes, T, args.rate, smile, args.div_yield)
+    puts = gk.greeks("p", spot, strikes, T, args.rate, smile, args.div_yield)
+    call_iv = gk.implied_vol(calls.price, "c", spot, strikes, T, args.rate, args.div_yield)
+    put_iv = gk.implied_vol(puts.price, "p", spot, strikes, T, args.rate, args.div_yield)
+    # Nearest the money on each side: the strikes a straddle or strangle seller watches.
+    pick = np.argmin(np.abs(strikes - fwd))
+
+    print(f"{args.underlying} option chain: spot {spot:.2f}, forward {fwd:.2f}, "
+          f"{args.expiry_minutes / 1440:.2f} days to expiry, r {args.rate:.2%}, "
+          f"q {args.div_yield:.2%}")
+    print(f"ATM strike {strikes[pick]:.0f}; theta per calendar day, vega per vol point")
+    head = (f"{'C delta':>8} {'C theta':>8} {'C price':>9} {'C IV%':>6} | {'strike':>8} | "
+            f"{'P IV%':>6} {'P price':>9} {'P theta':>8} {'P delta':>8} | {'gamma':>8} {'vega':>7}")
+    print(head)
+    print("-" * len(head))
+    for i, strike in enumerate(strikes):
+        print(f"{calls.delta[i]:8.3f} {calls.theta[i] / 365:8.2f} {calls.price[i]:9.2f} "
+              f"{call_iv[i] * 100:6.2f} | {strike:8.0f} | {put_iv[i] * 100:6.2f} "
+              f"{puts.price[i]:9.2f} {puts.theta[i] / 365:8.2f} {puts.delta[i]:8.3f} | "
+              f"{calls.gamma[i]:8.5f} {calls.vega[i] / 100:7.2f}")
+    err = float(np.nanmax(np.abs(np.concatenate([call_iv, put_iv]) - np.concatenate([smile, smile]))))
+    straddle = calls.price[pick] + puts.price[pick]
+    print(f"ATM straddle premium {straddle:.2f}; implied-vol round trip over "
+          f"{2 * len(strikes)} options: max error {err:.1e}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="algoengine",
+        description="Algorithmic options trading for NSE index options through Angel One.",
+    )
+    parser.add_argument("--version", action="version", version=f"algoengine {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    health = sub.add_parser("health", help="check that the compiled kernels import (exit 0/1)")
+    health.set_defaults(func=_cmd_health)
+
+    chain = sub.add_parser("chain", help="price an option chain and recover its smile by IV")
+    chain.add_argument("--underlying", default="NIFTY")
+    chain.add_argument("--spot", type=_positive("spot"), default=24350.0)
+    chain.add_argument("--strike-step", type=_positive("strike-step"), default=50.0)
+    chain.add_argument("--strikes", type=int, default=10, help="strikes each side of ATM")
+    chain.add_argument("--expiry-minutes", type=_positive("expiry-minutes"),
+                       default=3 * 1440.0 + 375.0, help="time to expiry in minutes")
+    chain.add_argument("--rate", type=float, default=0.065)
+    chain.add_argument("--div-yield", type=float, default=0.012)
+    chain.add_argument("--atm-vol", type=_positive("atm-vol"), default=0.13)
+    chain.add_argument("--skew", type=float, default=-0.35)
+    chain.add_argument("--curvature", type=float, default=1.5)
+    chain.set_defaults(func=_cmd_chain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.func(args)
+    except ValueError as exc:
+        print(f"algoengine: error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
