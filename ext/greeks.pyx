@@ -19,7 +19,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from _lbr cimport lbr_implied_black_volatility
-from _math cimport norm_cdf, norm_pdf
+from _math cimport erfc_cody, norm_cdf, norm_pdf
 
 import collections
 import os
@@ -61,27 +61,28 @@ cdef inline void _bsm(double w, double S, double K, double T, double r, double s
     cdef double sqT = sqrt(T)
     cdef double sv = sigma * sqT
     cdef bint deg = not (sv > 0.0)
-    cdef double svs = 1.0 if deg else sv
-    cdef double sqTs = 1.0 if deg else sqT
+    cdef double inv_sv = 1.0 / (1.0 if deg else sv)
     cdef double dq = exp(-q * T)
     cdef double dr = exp(-r * T)
     cdef double Fq = S * dq                    # discounted forward
     cdef double Kr = K * dr                    # discounted strike
     cdef double x = log(S / K) + (r - q) * T   # log-moneyness of the forward
     cdef double dlim = INFINITY if x > 0.0 else (-INFINITY if x < 0.0 else 0.0)
-    cdef double d1 = dlim if deg else x / svs + 0.5 * sv
+    cdef double d1 = dlim if deg else x * inv_sv + 0.5 * sv
     cdef double d2 = dlim if deg else d1 - sv
     cdef double n1 = norm_cdf(w * d1)
     cdef double n2 = norm_cdf(w * d2)
     cdef double pdf = norm_pdf(d1)             # computed unconditionally: a call inside a
     pdf = 0.0 if deg else pdf                  # branch would keep GCC from vectorizing
+    cdef double fpdf = Fq * pdf
     cdef double price = w * (Fq * n1 - Kr * n2)
     price = price if price > 0.0 else 0.0
     P[0] = price
     D[0] = w * dq * n1
-    G[0] = dq * pdf / (S * svs)
-    V[0] = Fq * pdf * sqT
-    TH[0] = -0.5 * Fq * pdf * sigma / sqTs - w * r * Kr * n2 + w * q * Fq * n1
+    G[0] = fpdf * inv_sv / (S * S)             # dq pdf / (S sigma sqrt(T))
+    V[0] = fpdf * sqT
+    # -Fq pdf sigma / (2 sqrt(T)) written as -Fq pdf sigma^2 / (2 sv): no division by sqrt(T)
+    TH[0] = -0.5 * fpdf * sigma * sigma * inv_sv - w * r * Kr * n2 + w * q * Fq * n1
     RH[0] = -T * price if black76 else w * T * Kr * n2
 
 
@@ -714,3 +715,13 @@ def black76_implied_vol(option_price, flag, F, K, T, r):
     if _is_num(option_price) and _is_num(F) and _is_num(K) and _is_num(T) and _is_num(r):
         return _scalar_iv(option_price, _scalar_flag(flag), F, K, T, r, r, True)
     return _batch(KIND_IV, True, flag, (option_price, F, K, T, r, r))
+
+
+def _norm_cdf(double x):
+    """The kernel's normal CDF (for tests against an arbitrary-precision oracle)."""
+    return norm_cdf(x)
+
+
+def _erfc(double x):
+    """The kernel's erfc (for tests against an arbitrary-precision oracle)."""
+    return erfc_cody(x)
