@@ -13,6 +13,7 @@
 cdef enum:
     GREEKS_BLOCK = 512          # elements per vectorized block
     GREEKS_PARALLEL_MIN = 32768 # below this many elements, one thread (fork/join costs more)
+    IV_PARALLEL_MIN = 1024      # implied vol costs ~10x more per element: threads pay sooner
 
 cdef enum BatchKind:
     KIND_GREEKS = 0

@@ -168,7 +168,8 @@ cdef void run_batch_c(GreeksBatch* b) noexcept nogil:
     cdef Py_ssize_t nblk = (b.n + GREEKS_BLOCK - 1) // GREEKS_BLOCK
     cdef Py_ssize_t blk
     cdef int nt = b.nthreads
-    if nt <= 1 or b.n < GREEKS_PARALLEL_MIN:
+    cdef Py_ssize_t par_min = IV_PARALLEL_MIN if b.kind == KIND_IV else GREEKS_PARALLEL_MIN
+    if nt <= 1 or b.n < par_min:
         for blk in range(nblk):
             _run_block(b, blk)
     else:

@@ -83,7 +83,8 @@ def _cmd_chain(args: argparse.Namespace) -> int:
               f"{call_iv[i] * 100:6.2f} | {strike:8.0f} | {put_iv[i] * 100:6.2f} "
               f"{puts.price[i]:9.2f} {puts.theta[i] / 365:8.2f} {puts.delta[i]:8.3f} | "
               f"{calls.gamma[i]:8.5f} {calls.vega[i] / 100:7.2f}")
-    err = float(np.nanmax(np.abs(np.concatenate([call_iv, put_iv]) - np.concatenate([smile, smile]))))
+    recovered = np.concatenate([call_iv, put_iv])
+    err = float(np.nanmax(np.abs(recovered - np.concatenate([smile, smile]))))
     straddle = calls.price[pick] + puts.price[pick]
     print(f"ATM straddle premium {straddle:.2f}; implied-vol round trip over "
           f"{2 * len(strikes)} options: max error {err:.1e}")

@@ -49,7 +49,8 @@ money). ``T`` of a few minutes is computed by the full formulas, accurately.
 
 Threads
 -------
-Arrays of 32,768 options or more are split across ``get_num_threads()`` threads (OpenMP;
+Arrays of 32,768 options or more (implied volatility: 1,024 or more) are split across
+``get_num_threads()`` threads (OpenMP;
 default: the machine's cores or ``OMP_NUM_THREADS``); ``set_num_threads(n)`` changes it.
 """
 

@@ -1,6 +1,6 @@
 # Python-facing stub of the compiled module algoengine._ext.greeks (ext/greeks.pyx).
 # Arrays are float64 (flag arrays may also be str or int); results are float64 arrays.
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +10,7 @@ _Arr = npt.ArrayLike
 _F64 = npt.NDArray[np.float64]
 _Flag = str | int | float | npt.ArrayLike
 
+@final
 class Greeks:
     @property
     def price(self) -> float: ...
@@ -25,7 +26,7 @@ class Greeks:
     def rho(self) -> float: ...
     def __iter__(self) -> Any: ...
     def __len__(self) -> int: ...
-    def __getitem__(self, i: int) -> float: ...
+    def __getitem__(self, key: int, /) -> float: ...
     def _asdict(self) -> dict[str, float]: ...
 
 class GreeksArrays(NamedTuple):
