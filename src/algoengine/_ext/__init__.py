@@ -17,10 +17,13 @@ BUILD_HINT = (
 )
 
 
-def check_build() -> dict[str, str | None]:
-    """Try to import every kernel. Returns {kernel: None if it imports, else the error text}."""
+def check_build(kernels: tuple[str, ...] | None = None) -> dict[str, str | None]:
+    """Try to import every kernel (default: KERNELS).
+
+    Returns {kernel: None if it imports, else the error text}.
+    """
     result: dict[str, str | None] = {}
-    for name in KERNELS:
+    for name in KERNELS if kernels is None else kernels:
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ImportError as exc:
