@@ -13,7 +13,7 @@ with OpenMP when the array is large enough to pay for the fork/join.
 cimport cython
 cimport numpy as cnp
 from cython.parallel cimport prange
-from libc.float cimport DBL_MAX
+from libc.float cimport DBL_EPSILON, DBL_MAX
 from libc.math cimport INFINITY, NAN, exp, fabs, log, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -95,10 +95,27 @@ cdef double bsm_price_c(double w, double S, double K, double T, double r, double
 
 cdef double implied_vol_c(double price, double w, double S, double K, double T, double r,
                           double q, bint black76) noexcept nogil:
-    """Implied volatility by Let's Be Rational. Returns -DBL_MAX below the lower bound,
-    DBL_MAX above the upper bound, 0 at exactly the intrinsic value. Black-76: S is F."""
+    """Implied volatility by Let's Be Rational. Black-76: S is F (and q is ignored).
+
+    Returns -DBL_MAX below the lower no-arbitrage bound, DBL_MAX above the upper one, and 0.0
+    for an in-the-money price within rounding of the discounted intrinsic value (the
+    intrinsic value Fq - Kr is itself only known to a few ulp of Fq + Kr): such a price carries
+    no time value, and the two ways of rounding the bound (here, discounted as the price path
+    does; in LBR, undiscounted) must not turn it into an error or a spurious volatility.
+    Out of the money the bound is 0 and exact, so every positive price is solved.
+    """
+    cdef double Fq = S * exp(-r * T) if black76 else S * exp(-q * T)
+    cdef double Kr = K * exp(-r * T)
+    cdef double lo = w * (Fq - Kr)
+    cdef double tol
     cdef double F = S if black76 else S * exp((r - q) * T)
-    return lbr_implied_black_volatility(price * exp(r * T), F, K, T, w)
+    cdef double s
+    tol = 8.0 * DBL_EPSILON * (Fq + Kr) if lo > 0.0 else 0.0
+    lo = lo if lo > 0.0 else 0.0
+    if price <= lo + tol:
+        return 0.0 if price >= lo - tol else -DBL_MAX
+    s = lbr_implied_black_volatility(price * exp(r * T), F, K, T, w)
+    return 0.0 if s < 0.0 else s     # LBR's bound rounds differently: price >= lo here
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +264,8 @@ cdef object _array_flag(object flag):
 
 
 cdef inline bint _is_num(object x):
-    return type(x) is float or type(x) is int
+    # float and int, and their subclasses (numpy.float64 is a float): the scalar path.
+    return isinstance(x, (float, int))
 
 
 cdef int _check_scalars(double S, double K, double T, double r, double sigma,

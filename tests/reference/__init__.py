@@ -1,0 +1,1 @@
+"""Pure-Python reference (oracle) implementations used by the test suite."""
