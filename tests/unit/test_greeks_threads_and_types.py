@@ -14,7 +14,7 @@ def test_numpy_scalars_take_the_scalar_path() -> None:
     assert isinstance(g, gk.Greeks)
     assert g == gk.greeks("c", 100.0, 105.0, 0.1, 0.07, 0.2)
     assert type(gk.price("p", np.float64(100.0), 105.0, 0.1, 0.07, 0.2)) is float
-    with pytest.raises(ValueError, match="^S:"):
+    with pytest.raises(ValueError, match=r"^S:"):
         gk.price("c", np.float64(-1.0), 105.0, 0.1, 0.07, 0.2)
     with pytest.raises(ValueError, match="below intrinsic"):
         gk.implied_vol(np.float64(0.5), "c", 100.0, 50.0, 0.1, 0.07)
@@ -49,6 +49,6 @@ def test_results_do_not_depend_on_thread_count(n: int) -> None:
 
 
 def test_set_num_threads_rejects_zero() -> None:
-    with pytest.raises(ValueError, match="^n:"):
+    with pytest.raises(ValueError, match=r"^n:"):
         gk.set_num_threads(0)
     assert gk.get_num_threads() >= 1
