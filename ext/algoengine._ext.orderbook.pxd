@@ -39,6 +39,11 @@ ctypedef struct Order:
     int32_t next
     int8_t side                     # +1 buy, -1 sell
 
+ctypedef struct HEntry:             # id -> pool slot; one cache line holds four
+    int64_t key
+    int32_t val                     # -1: empty
+    int32_t _pad
+
 ctypedef struct FillBuf:
     int64_t* op                     # index of the op that caused the fill (batch), or 0
     int64_t* taker
@@ -66,8 +71,7 @@ cdef class OrderBook:
     cdef int32_t _ocap
     cdef int32_t _ofree
     cdef int64_t _ocount
-    cdef int64_t* _hkeys
-    cdef int32_t* _hvals
+    cdef HEntry* _htab
     cdef int64_t _hcap
     cdef int64_t _hcount
     cdef int _hshift

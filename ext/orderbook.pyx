@@ -359,8 +359,7 @@ cdef class OrderBook:
         self._orders = <Order*>malloc(self._ocap * sizeof(Order))
         self._hcap = 2048
         self._hshift = 64 - 11
-        self._hkeys = <int64_t*>malloc(self._hcap * sizeof(int64_t))
-        self._hvals = <int32_t*>malloc(self._hcap * sizeof(int32_t))
+        self._htab = <HEntry*>malloc(self._hcap * sizeof(HEntry))
         self._fills.cap = 64
         self._fills.n = 0
         self._fills.op = <int64_t*>malloc(64 * sizeof(int64_t))
@@ -368,7 +367,7 @@ cdef class OrderBook:
         self._fills.maker = <int64_t*>malloc(64 * sizeof(int64_t))
         self._fills.price = <int64_t*>malloc(64 * sizeof(int64_t))
         self._fills.qty = <int64_t*>malloc(64 * sizeof(int64_t))
-        if (self._orders == NULL or self._hkeys == NULL or self._hvals == NULL
+        if (self._orders == NULL or self._htab == NULL
                 or self._fills.op == NULL or self._fills.taker == NULL
                 or self._fills.maker == NULL or self._fills.price == NULL
                 or self._fills.qty == NULL):
@@ -378,7 +377,7 @@ cdef class OrderBook:
         self._ofree = 0
         self._ocount = 0
         for i in range(self._hcap):
-            self._hvals[i] = -1
+            self._htab[i].val = -1
         self._hcount = 0
         self._cur_op = 0
 
@@ -386,8 +385,7 @@ cdef class OrderBook:
         ladder_free(&self._lad[0])
         ladder_free(&self._lad[1])
         free(self._orders)
-        free(self._hkeys)
-        free(self._hvals)
+        free(self._htab)
         free(self._fills.op)
         free(self._fills.taker)
         free(self._fills.maker)
@@ -401,10 +399,10 @@ cdef class OrderBook:
         cdef uint64_t i = _hash(key, self._hshift)
         cdef int32_t v
         while True:
-            v = self._hvals[i]
+            v = self._htab[i].val
             if v < 0:
                 return -1
-            if self._hkeys[i] == key:
+            if self._htab[i].key == key:
                 return v
             i = (i + 1) & mask
 
@@ -415,40 +413,33 @@ cdef class OrderBook:
                 return C_NO_MEMORY
         mask = self._hcap - 1
         i = _hash(key, self._hshift)
-        while self._hvals[i] >= 0:
+        while self._htab[i].val >= 0:
             i = (i + 1) & mask
-        self._hkeys[i] = key
-        self._hvals[i] = val
+        self._htab[i].key = key
+        self._htab[i].val = val
         self._hcount += 1
         return C_OK
 
     cdef int _hgrow(self) noexcept nogil:
         cdef int64_t old_cap = self._hcap
-        cdef int64_t* ok = self._hkeys
-        cdef int32_t* ov = self._hvals
+        cdef HEntry* old = self._htab
         cdef int64_t i, new_cap = old_cap * 2
         cdef uint64_t mask = new_cap - 1
         cdef uint64_t j
-        cdef int64_t* nk = <int64_t*>malloc(new_cap * sizeof(int64_t))
-        cdef int32_t* nv = <int32_t*>malloc(new_cap * sizeof(int32_t))
-        if nk == NULL or nv == NULL:
-            free(nk)
-            free(nv)
+        cdef HEntry* nt = <HEntry*>malloc(new_cap * sizeof(HEntry))
+        if nt == NULL:
             return C_NO_MEMORY
         for i in range(new_cap):
-            nv[i] = -1
+            nt[i].val = -1
         self._hshift -= 1
         for i in range(old_cap):
-            if ov[i] >= 0:
-                j = _hash(ok[i], self._hshift)
-                while nv[j] >= 0:
+            if old[i].val >= 0:
+                j = _hash(old[i].key, self._hshift)
+                while nt[j].val >= 0:
                     j = (j + 1) & mask
-                nk[j] = ok[i]
-                nv[j] = ov[i]
-        free(ok)
-        free(ov)
-        self._hkeys = nk
-        self._hvals = nv
+                nt[j] = old[i]
+        free(old)
+        self._htab = nt
         self._hcap = new_cap
         return C_OK
 
@@ -457,24 +448,23 @@ cdef class OrderBook:
         cdef uint64_t i = _hash(key, self._hshift)
         cdef uint64_t j, k
         while True:
-            if self._hvals[i] < 0:
+            if self._htab[i].val < 0:
                 return
-            if self._hkeys[i] == key:
+            if self._htab[i].key == key:
                 break
             i = (i + 1) & mask
         # backward-shift: move later entries of the probe run into the hole
         j = i
         while True:
             j = (j + 1) & mask
-            if self._hvals[j] < 0:
+            if self._htab[j].val < 0:
                 break
-            k = _hash(self._hkeys[j], self._hshift)
+            k = _hash(self._htab[j].key, self._hshift)
             # entry at j may move to i if its home k is not cyclically in (i, j]
             if (j > i and (k <= i or k > j)) or (j < i and (k <= i and k > j)):
-                self._hkeys[i] = self._hkeys[j]
-                self._hvals[i] = self._hvals[j]
+                self._htab[i] = self._htab[j]
                 i = j
-        self._hvals[i] = -1
+        self._htab[i].val = -1
         self._hcount -= 1
 
     # -- order pool ----------------------------------------------------------------------------
