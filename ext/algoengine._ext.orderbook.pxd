@@ -29,6 +29,7 @@ ctypedef struct Ladder:
     int64_t cap                     # power of two, >= LADDER_MIN_CAP
     int64_t best                    # index of the best level (bids: highest, asks: lowest), -1
     int64_t nlevels                 # number of non-empty levels
+    int64_t total                   # resting qty over all levels (kept <= INT64_MAX)
     int8_t is_bid
 
 ctypedef struct Order:

@@ -8,7 +8,8 @@ The batch entry point ``apply`` runs a whole array of operations without the GIL
 
 cimport cython
 cimport numpy as cnp
-from libc.math cimport fabs, floor, isfinite
+from libc.float cimport DBL_EPSILON
+from libc.math cimport fabs, floor, fmax, isfinite
 from libc.stdint cimport INT64_MAX, int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
@@ -96,6 +97,7 @@ cdef int ladder_init(Ladder* L, bint is_bid) noexcept nogil:
     L.base = -1            # unset until the first price arrives
     L.best = -1
     L.nlevels = 0
+    L.total = 0
     L.is_bid = is_bid
     if L.levels == NULL or L.bits == NULL:
         return C_NO_MEMORY
@@ -124,6 +126,7 @@ cdef void ladder_clear(Ladder* L) noexcept nogil:
     ladder_reset_levels(L)
     L.best = -1
     L.nlevels = 0
+    L.total = 0
     L.base = -1
 
 
@@ -526,6 +529,7 @@ cdef class OrderBook:
         else:
             lv.tail = o.prev
         lv.qty -= o.qty
+        L.total -= o.qty
         lv.count -= 1
         if lv.count == 0:
             ladder_unmark(L, li)
@@ -552,6 +556,7 @@ cdef class OrderBook:
                 qty[0] -= q
                 m.qty -= q
                 lv.qty -= q
+                L.total -= q
                 nxt = m.next
                 if m.qty == 0:
                     lv.head = nxt
@@ -598,6 +603,7 @@ cdef class OrderBook:
             lv.head = s
         lv.tail = s
         lv.qty += qty
+        L.total += qty
         lv.count += 1
         if lv.count == 1:
             ladder_mark(L, li)
@@ -640,6 +646,8 @@ cdef class OrderBook:
                 rc = self._check_rest_price(side, price)
                 if rc != C_OK:
                     return rc
+                if qty > INT64_MAX - self._lad[0 if side > 0 else 1].total:
+                    return C_BAD_QTY        # resting it could overflow the side's total
         rc = self._match(oid, side, limit, &qty)
         if rc != C_OK:
             return rc
@@ -686,10 +694,13 @@ cdef class OrderBook:
                 return C_OK
             if qty < o.qty:
                 L.levels[o.price - L.base].qty -= o.qty - qty
+                L.total -= o.qty - qty
                 o.qty = qty
                 return C_OK
         elif self._check_rest_price(side, price) != C_OK:
             return C_BAD_PRICE
+        if qty - o.qty > INT64_MAX - L.total:
+            return C_BAD_QTY                # the side's total would overflow int64
         # lose priority: take it out, then add it again as a new limit order with the same id
         self._unlink(L, o.price - L.base, s)
         self._hdel(oid)
@@ -703,7 +714,7 @@ cdef class OrderBook:
         cdef double p = price
         cdef double t = p * self._inv_tick
         cdef double r = floor(t + 0.5)
-        if not (p > 0.0 and isfinite(p)) or fabs(t - r) > 1e-9 * (1.0 if r < 1.0 else r):
+        if not (p > 0.0 and isfinite(p)) or fabs(t - r) > fmax(1e-9, 8.0 * DBL_EPSILON * r):
             raise _error(C_BAD_PRICE, f"got {price!r} with tick size {self.tick_size!r}")
         if r > 4.0e18:
             raise _error(C_BAD_PRICE, f"got {price!r}")
@@ -751,10 +762,10 @@ cdef class OrderBook:
         cdef int kind
         cdef int64_t t = 0
         cdef int rc
+        kind = _parse_tif(tif)              # validated for market orders too
         if price is None:
             kind = K_MARKET
         else:
-            kind = _parse_tif(tif)
             t = self._ticks(price)
         self._fills.n = 0
         rc = self.add_c(order_id, s, t, qty, kind)
@@ -908,12 +919,7 @@ cdef class OrderBook:
 
     def resting_qty(self, side):
         """Total resting quantity on a side."""
-        cdef Ladder* L = &self._lad[0 if _parse_side(side) > 0 else 1]
-        cdef int64_t i = L.best, tot = 0
-        while i >= 0:
-            tot += L.levels[i].qty
-            i = ladder_next(L, i)
-        return tot
+        return self._lad[0 if _parse_side(side) > 0 else 1].total
 
     def levels(self, side):
         """Number of non-empty price levels on a side."""
@@ -1008,7 +1014,7 @@ cdef class L2Book:
     cdef int64_t _ticks(self, double p) except? -1:
         cdef double t = p * self._inv_tick
         cdef double r = floor(t + 0.5)
-        if not (p > 0.0 and isfinite(p)) or fabs(t - r) > 1e-9 * (1.0 if r < 1.0 else r):
+        if not (p > 0.0 and isfinite(p)) or fabs(t - r) > fmax(1e-9, 8.0 * DBL_EPSILON * r):
             raise _error(C_BAD_PRICE, f"got {p!r} with tick size {self.tick_size!r}")
         return <int64_t>r
 
@@ -1020,6 +1026,7 @@ cdef class L2Book:
             li = price - L.base
             if L.base < 0 or li < 0 or li >= L.cap or L.levels[li].qty == 0:
                 return C_OK
+            L.total -= L.levels[li].qty
             L.levels[li].qty = 0
             L.levels[li].count = 0
             ladder_unmark(L, li)
@@ -1030,6 +1037,9 @@ cdef class L2Book:
         if li < 0:
             return C_NO_MEMORY
         lv = &L.levels[li]
+        if qty - lv.qty > INT64_MAX - L.total:
+            return C_BAD_QTY                # the side's total would overflow int64
+        L.total += qty - lv.qty
         if lv.qty == 0:
             lv.count = 1
             lv.qty = qty

@@ -18,8 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "algoengine.cli", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "algoengine.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def test_version_is_the_installed_distribution_version() -> None:
@@ -49,8 +54,7 @@ def test_health_exits_1_naming_the_missing_kernel() -> None:
         "import sys, algoengine._ext as e; e.KERNELS = e.KERNELS + ('nosuchkernel',);"
         "from algoengine import cli; sys.exit(cli.main(['health']))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "nosuchkernel" in proc.stderr
     assert "pip install -e ." in proc.stderr
@@ -75,8 +79,17 @@ def test_health_fails_when_the_compiled_module_cannot_load(tmp_path: Path) -> No
 
 
 def test_chain_prints_a_chain_and_recovers_the_smile() -> None:
-    proc = run("chain", "--spot", "51000", "--strike-step", "100", "--strikes", "4",
-               "--underlying", "BANKNIFTY")
+    proc = run(
+        "chain",
+        "--spot",
+        "51000",
+        "--strike-step",
+        "100",
+        "--strikes",
+        "4",
+        "--underlying",
+        "BANKNIFTY",
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "BANKNIFTY option chain: spot 51000.00" in out

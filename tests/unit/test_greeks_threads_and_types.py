@@ -9,8 +9,7 @@ from algoengine import greeks as gk
 
 
 def test_numpy_scalars_take_the_scalar_path() -> None:
-    g = gk.greeks("c", np.float64(100.0), np.float64(105.0), np.float64(0.1), 0.07,
-                  np.float64(0.2))
+    g = gk.greeks("c", np.float64(100.0), np.float64(105.0), np.float64(0.1), 0.07, np.float64(0.2))
     assert isinstance(g, gk.Greeks)
     assert g == gk.greeks("c", 100.0, 105.0, 0.1, 0.07, 0.2)
     assert type(gk.price("p", np.float64(100.0), 105.0, 0.1, 0.07, 0.2)) is float
