@@ -10,17 +10,22 @@
 from libc.math cimport exp, fabs, fma
 
 cdef extern from "_simd_math.h":
-    pass
+    double clamp_nonneg "algoengine_clamp_nonneg"(double y, double c) noexcept nogil
 
 cdef extern from *:
     """
     #define ALGOENGINE_SQRT1_2 0.70710678118654752440084436210485
     #define ALGOENGINE_1_SQRTPI 0.56418958354775628694807945156077
     #define ALGOENGINE_1_SQRT2PI 0.39894228040143267793994605993438
+    #define ALGOENGINE_ERFC_ZERO_Y 26.0
+    #define ALGOENGINE_PDF_ZERO_H 676.0
     """
     const double M_SQRT1_2_ "ALGOENGINE_SQRT1_2"     # 1/sqrt(2)
     const double M_1_SQRTPI_ "ALGOENGINE_1_SQRTPI"   # 1/sqrt(pi)
     const double M_1_SQRT2PI_ "ALGOENGINE_1_SQRT2PI" # 1/sqrt(2 pi)
+    # cut-offs beyond which the tails are returned as exact zeros (see erfc_cody)
+    const double ERFC_ZERO_Y "ALGOENGINE_ERFC_ZERO_Y"  # erfc(26) = 1.3e-295
+    const double PDF_ZERO_H "ALGOENGINE_PDF_ZERO_H"    # exp(-676) = 5.6e-294
 
 
 cdef inline double erfc_cody(double x) noexcept nogil:
@@ -33,7 +38,12 @@ cdef inline double erfc_cody(double x) noexcept nogil:
     """
     cdef double y = fabs(x)
     cdef double yc, ysq, xnum, xden, n1, d1, n2, d2, n3, d3, hi, lo, e, num, den
-    yc = 40.0 if y > 40.0 else y            # erfc(40) underflows; keeps inf out (NaN stays NaN)
+    # Beyond y = 26, erfc(y) < 1.3e-295 is returned as 0: clamping keeps every exp argument
+    # inside libmvec's fast range (its vector exp falls back to scalar code for a whole vector
+    # when one lane underflows) and keeps subnormals, which cost microcode assists, out of the
+    # products the callers form. NaN stays NaN.
+    # (not a conditional: see clamp_nonneg in _simd_math.h; NaN and inf also map to 26.)
+    yc = clamp_nonneg(y, ERFC_ZERO_Y)
     ysq = yc * yc
     # y <= 0.46875: erfc(y) = 1 - y * P(y^2) / Q(y^2)
     xnum = 1.85777706184603153e-1 * ysq
@@ -91,6 +101,8 @@ cdef inline double erfc_cody(double x) noexcept nogil:
     num = n1 if y <= 0.46875 else e * num
     den = d1 if y <= 0.46875 else den
     num = num / den
+    num = 0.0 if y > ERFC_ZERO_Y else num
+    num = y if y != y else num              # the clamp dropped a NaN: give it back
     return 2.0 - num if x < 0.0 else num
 
 
@@ -100,5 +112,8 @@ cdef inline double norm_cdf(double x) noexcept nogil:
 
 
 cdef inline double norm_pdf(double x) noexcept nogil:
-    """Standard normal density."""
-    return M_1_SQRT2PI_ * exp(-0.5 * x * x)
+    """Standard normal density; 0 where it is below ~1e-294 (|x| > 36.77: see erfc_cody)."""
+    cdef double h = 0.5 * x * x
+    cdef double e = exp(-clamp_nonneg(h, PDF_ZERO_H))    # NaN -> 676, then the select
+    e = h if h != h else e
+    return 0.0 if h > PDF_ZERO_H else M_1_SQRT2PI_ * e
