@@ -370,7 +370,11 @@ cdef object _batch(int kind, bint black76, object flag, tuple nums):
     for k in shape:
         n *= k
     nout = 6 if kind == KIND_GREEKS else 1
-    outs = [np.empty(shape, dtype=np.float64) for _ in range(nout)]
+    # One block for all outputs: one allocation (for big arrays one mapping, which numpy
+    # advises for huge pages) costs a third of six separate ones in first-touch page faults.
+    # The outputs are views of it, each contiguous.
+    block = np.empty((nout,) + shape, dtype=np.float64)
+    outs = [block[j, ...] for j in range(nout)]   # [j, ...]: a 0-d view, not a scalar
     if n > 0:
         keep = []
         memset(&b, 0, sizeof(b))
