@@ -23,11 +23,15 @@ def _cmd_health(args: argparse.Namespace) -> int:
     status = check_build()
     missing = {name: err for name, err in status.items() if err is not None}
     for name, err in status.items():
-        print(f"{'ok' if err is None else 'MISSING'}  algoengine._ext.{name}"
-              + ("" if err is None else f"  ({err})"))
+        print(
+            f"{'ok' if err is None else 'MISSING'}  algoengine._ext.{name}"
+            + ("" if err is None else f"  ({err})")
+        )
     if missing:
-        print(f"unhealthy: missing compiled kernels: {', '.join(sorted(missing))}; {BUILD_HINT}",
-              file=sys.stderr)
+        print(
+            f"unhealthy: missing compiled kernels: {', '.join(sorted(missing))}; {BUILD_HINT}",
+            file=sys.stderr,
+        )
         return 1
     print("healthy")
     return 0
@@ -70,24 +74,32 @@ def _cmd_chain(args: argparse.Namespace) -> int:
     # Nearest the money on each side: the strikes a straddle or strangle seller watches.
     pick = np.argmin(np.abs(strikes - fwd))
 
-    print(f"{args.underlying} option chain: spot {spot:.2f}, forward {fwd:.2f}, "
-          f"{args.expiry_minutes / 1440:.2f} days to expiry, r {args.rate:.2%}, "
-          f"q {args.div_yield:.2%}")
+    print(
+        f"{args.underlying} option chain: spot {spot:.2f}, forward {fwd:.2f}, "
+        f"{args.expiry_minutes / 1440:.2f} days to expiry, r {args.rate:.2%}, "
+        f"q {args.div_yield:.2%}"
+    )
     print(f"ATM strike {strikes[pick]:.0f}; theta per calendar day, vega per vol point")
-    head = (f"{'C delta':>8} {'C theta':>8} {'C price':>9} {'C IV%':>6} | {'strike':>8} | "
-            f"{'P IV%':>6} {'P price':>9} {'P theta':>8} {'P delta':>8} | {'gamma':>8} {'vega':>7}")
+    head = (
+        f"{'C delta':>8} {'C theta':>8} {'C price':>9} {'C IV%':>6} | {'strike':>8} | "
+        f"{'P IV%':>6} {'P price':>9} {'P theta':>8} {'P delta':>8} | {'gamma':>8} {'vega':>7}"
+    )
     print(head)
     print("-" * len(head))
     for i, strike in enumerate(strikes):
-        print(f"{calls.delta[i]:8.3f} {calls.theta[i] / 365:8.2f} {calls.price[i]:9.2f} "
-              f"{call_iv[i] * 100:6.2f} | {strike:8.0f} | {put_iv[i] * 100:6.2f} "
-              f"{puts.price[i]:9.2f} {puts.theta[i] / 365:8.2f} {puts.delta[i]:8.3f} | "
-              f"{calls.gamma[i]:8.5f} {calls.vega[i] / 100:7.2f}")
+        print(
+            f"{calls.delta[i]:8.3f} {calls.theta[i] / 365:8.2f} {calls.price[i]:9.2f} "
+            f"{call_iv[i] * 100:6.2f} | {strike:8.0f} | {put_iv[i] * 100:6.2f} "
+            f"{puts.price[i]:9.2f} {puts.theta[i] / 365:8.2f} {puts.delta[i]:8.3f} | "
+            f"{calls.gamma[i]:8.5f} {calls.vega[i] / 100:7.2f}"
+        )
     recovered = np.concatenate([call_iv, put_iv])
     err = float(np.nanmax(np.abs(recovered - np.concatenate([smile, smile]))))
     straddle = calls.price[pick] + puts.price[pick]
-    print(f"ATM straddle premium {straddle:.2f}; implied-vol round trip over "
-          f"{2 * len(strikes)} options: max error {err:.1e}")
+    print(
+        f"ATM straddle premium {straddle:.2f}; implied-vol round trip over "
+        f"{2 * len(strikes)} options: max error {err:.1e}"
+    )
     return 0
 
 
@@ -107,8 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--spot", type=_positive("spot"), default=24350.0)
     chain.add_argument("--strike-step", type=_positive("strike-step"), default=50.0)
     chain.add_argument("--strikes", type=int, default=10, help="strikes each side of ATM")
-    chain.add_argument("--expiry-minutes", type=_positive("expiry-minutes"),
-                       default=3 * 1440.0 + 375.0, help="time to expiry in minutes")
+    chain.add_argument(
+        "--expiry-minutes",
+        type=_positive("expiry-minutes"),
+        default=3 * 1440.0 + 375.0,
+        help="time to expiry in minutes",
+    )
     chain.add_argument("--rate", type=float, default=0.065)
     chain.add_argument("--div-yield", type=float, default=0.012)
     chain.add_argument("--atm-vol", type=_positive("atm-vol"), default=0.13)

@@ -32,7 +32,6 @@ from algoengine.domain import (
     OrderFillEvent,
     OrderModified,
     OrderModifyRejected,
-    OrderPartiallyFilled,
     OrderRejected,
     OrderRequest,
     OrderStatus,
@@ -55,15 +54,24 @@ MS = 1_000_000
 def ist(hh: int, mm: int, ss: int = 0, *, day: date = DAY) -> int:
     """UTC epoch ns of an IST wall-clock time."""
     return int(datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=IST).timestamp()) * (
-        1_000_000_000)
+        1_000_000_000
+    )
 
 
 T0 = ist(10, 0)
 
 NIFTY_CE = Instrument(
-    token=TOKEN, symbol="NIFTY11NOV2525800CE", exchange="NFO", underlying="NIFTY",
-    kind=InstrumentKind.OPTION, expiry=date(2025, 11, 11), strike_paise=2_580_000,
-    option_type=OptionType.CE, lot_size=75, tick_paise=5, freeze_qty=1_800,
+    token=TOKEN,
+    symbol="NIFTY11NOV2525800CE",
+    exchange="NFO",
+    underlying="NIFTY",
+    kind=InstrumentKind.OPTION,
+    expiry=date(2025, 11, 11),
+    strike_paise=2_580_000,
+    option_type=OptionType.CE,
+    lot_size=75,
+    tick_paise=5,
+    freeze_qty=1_800,
 )
 
 
@@ -84,9 +92,17 @@ def order(
 ) -> OrderRequest:
     if order_type is None:
         order_type = OrderType.LIMIT if price is not None else OrderType.MARKET
-    return OrderRequest(client_order_id=cid, instrument_token=token, side=side,
-                        order_type=order_type, qty=qty, price_paise=price,
-                        trigger_price_paise=trigger, tif=tif, strategy_id="test")
+    return OrderRequest(
+        client_order_id=cid,
+        instrument_token=token,
+        side=side,
+        order_type=order_type,
+        qty=qty,
+        price_paise=price,
+        trigger_price_paise=trigger,
+        tif=tif,
+        strategy_id="test",
+    )
 
 
 def brief(e: OrderEvent) -> tuple[Any, ...]:
@@ -122,6 +138,7 @@ def book_100(ex: PaperExchange, ts: int = T0) -> None:
 
 # ---- queue position ----------------------------------------------------------------------------
 
+
 def test_a_limit_order_rests_behind_the_displayed_queue_and_fills_as_prints_consume_it() -> None:
     ex = exchange()
     book_100(ex)
@@ -156,8 +173,8 @@ def test_liquidity_that_joins_later_queues_behind_us() -> None:
     ("model", "ahead_after"),
     [
         # 150 ahead, 100 behind; 100 cancelled without a trade.
-        (QueueModel.PROPORTIONAL, 90),   # 150 - 100 * 150 / 250
-        (QueueModel.FROM_BACK, 100),     # the 100 behind go first... all of them, then none ahead
+        (QueueModel.PROPORTIONAL, 90),  # 150 - 100 * 150 / 250
+        (QueueModel.FROM_BACK, 100),  # the 100 behind go first... all of them, then none ahead
         (QueueModel.FROM_FRONT, 50),
     ],
 )
@@ -217,6 +234,7 @@ def test_a_print_inside_the_spread_fills_nothing() -> None:
 
 # ---- the market moving through a resting order -------------------------------------------------
 
+
 def test_an_ask_moving_through_our_bid_fills_us_at_our_price_once() -> None:
     ex = exchange()
     ex.on_depth(TOKEN, [(9_995, 100)], [(10_010, 100)], T0)
@@ -238,9 +256,11 @@ def test_without_liquidity_consumption_every_snapshot_trades_again() -> None:
     ex.submit(order("B1", Side.BUY, 150, 10_000), T0 + 1)
     for k in range(3):
         ex.on_depth(TOKEN, [(9_985, 100)], [(9_990, 50), (10_010, 100)], T0 + 2 + k)
-    assert drain(ex)[1:] == [("partial", "B1", 50, 10_000, 50, 100),
-                             ("partial", "B1", 50, 10_000, 100, 50),
-                             ("filled", "B1", 50, 10_000, 150, 0)]
+    assert drain(ex)[1:] == [
+        ("partial", "B1", 50, 10_000, 50, 100),
+        ("partial", "B1", 50, 10_000, 100, 50),
+        ("filled", "B1", 50, 10_000, 150, 0),
+    ]
 
 
 def test_a_bid_moving_up_to_our_offer_fills_it() -> None:
@@ -252,6 +272,7 @@ def test_a_bid_moving_up_to_our_offer_fills_it() -> None:
 
 
 # ---- marketable orders -------------------------------------------------------------------------
+
 
 def test_a_marketable_limit_sweeps_levels_and_rests_the_remainder() -> None:
     ex = exchange()
@@ -267,7 +288,10 @@ def test_a_marketable_limit_sweeps_levels_and_rests_the_remainder() -> None:
     assert ex.queue_ahead("B1") == 0
     [report] = ex.open_orders()
     assert (report.status, report.filled_qty, report.remaining_qty) == (
-        OrderStatus.PARTIALLY_FILLED, 450, 150)
+        OrderStatus.PARTIALLY_FILLED,
+        450,
+        150,
+    )
 
 
 def test_an_ioc_remainder_is_cancelled() -> None:
@@ -306,12 +330,14 @@ def test_market_orders_fill_walk_the_book_and_cancel_what_is_left() -> None:
 
 # ---- stop-loss orders --------------------------------------------------------------------------
 
+
 def test_a_stop_loss_market_buy_triggers_on_a_print_and_takes_the_offer() -> None:
     ex = exchange()
     ex.on_trade(TOKEN, 10_000, 75, T0)
     ex.on_depth(TOKEN, [(10_000, 150)], [(10_100, 150), (10_105, 300)], T0)
-    ex.submit(order("SL1", Side.BUY, 150, order_type=OrderType.STOPLOSS_MARKET, trigger=10_100),
-              T0 + 1)
+    ex.submit(
+        order("SL1", Side.BUY, 150, order_type=OrderType.STOPLOSS_MARKET, trigger=10_100), T0 + 1
+    )
     ex.on_trade(TOKEN, 10_050, 75, T0 + 2)  # below the trigger: nothing
     ex.on_depth(TOKEN, [(10_000, 150)], [(10_100, 150), (10_105, 300)], T0 + 3)
     assert drain(ex) == [("accepted", "SL1", "TRIGGER_PENDING")]
@@ -327,12 +353,14 @@ def test_a_stop_loss_market_buy_triggers_on_a_print_and_takes_the_offer() -> Non
 def test_a_stop_loss_limit_sell_triggers_fills_down_to_its_price_and_rests() -> None:
     ex = exchange()
     ex.on_trade(TOKEN, 10_000, 75, T0)
-    ex.on_depth(TOKEN, [(9_900, 75), (9_895, 75), (9_890, 75), (9_885, 500)], [(10_005, 150)],
-                T0)
-    ex.submit(order("SL1", Side.SELL, 300, 9_890, order_type=OrderType.STOPLOSS_LIMIT,
-                    trigger=9_900), T0 + 1)
-    ex.on_depth(TOKEN, [(9_900, 75), (9_895, 75), (9_890, 75), (9_885, 500)], [(9_950, 150)],
-                T0 + 2)  # depth alone never triggers
+    ex.on_depth(TOKEN, [(9_900, 75), (9_895, 75), (9_890, 75), (9_885, 500)], [(10_005, 150)], T0)
+    ex.submit(
+        order("SL1", Side.SELL, 300, 9_890, order_type=OrderType.STOPLOSS_LIMIT, trigger=9_900),
+        T0 + 1,
+    )
+    ex.on_depth(
+        TOKEN, [(9_900, 75), (9_895, 75), (9_890, 75), (9_885, 500)], [(9_950, 150)], T0 + 2
+    )  # depth alone never triggers
     assert drain(ex) == [("accepted", "SL1", "TRIGGER_PENDING")]
     ex.on_trade(TOKEN, 9_900, 75, T0 + 3)
     assert drain(ex) == [
@@ -348,10 +376,12 @@ def test_a_stop_can_be_cancelled_or_have_its_trigger_moved_before_it_triggers() 
     ex = exchange()
     book_100(ex)
     ex.on_trade(TOKEN, 10_000, 75, T0)
-    ex.submit(order("SL1", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_950),
-              T0 + 1)
-    ex.submit(order("SL2", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_950),
-              T0 + 1)
+    ex.submit(
+        order("SL1", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_950), T0 + 1
+    )
+    ex.submit(
+        order("SL2", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_950), T0 + 1
+    )
     ex.cancel("SL1", T0 + 2)
     ex.modify("SL2", T0 + 3, trigger_price_paise=9_995)
     ex.on_trade(TOKEN, 9_995, 1, T0 + 4)
@@ -370,8 +400,9 @@ def test_a_stop_can_be_cancelled_or_have_its_trigger_moved_before_it_triggers() 
 def test_a_triggered_stop_market_with_nothing_to_take_is_cancelled() -> None:
     ex = exchange()
     ex.on_trade(TOKEN, 10_000, 75, T0)
-    ex.submit(order("SL1", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_950),
-              T0 + 1)
+    ex.submit(
+        order("SL1", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_950), T0 + 1
+    )
     ex.on_trade(TOKEN, 9_900, 75, T0 + 2)
     assert drain(ex) == [
         ("accepted", "SL1", "TRIGGER_PENDING"),
@@ -381,6 +412,7 @@ def test_a_triggered_stop_market_with_nothing_to_take_is_cancelled() -> None:
 
 
 # ---- rejections --------------------------------------------------------------------------------
+
 
 def _sl(side: Side, price: int | None, trigger: int) -> OrderRequest:
     kind = OrderType.STOPLOSS_LIMIT if price is not None else OrderType.STOPLOSS_MARKET
@@ -402,8 +434,11 @@ def _sl(side: Side, price: int | None, trigger: int) -> OrderRequest:
         (_sl(Side.SELL, 9_905, 9_900), RejectCode.TRIGGER_PRICE, "above its trigger"),
         (_sl(Side.BUY, 10_000, 9_990), RejectCode.TRIGGER_CROSSED, "already crossed"),
         (_sl(Side.SELL, None, 10_000), RejectCode.TRIGGER_CROSSED, "already crossed"),
-        (order("X1", Side.BUY, 75, 10_000, token="99999"), RejectCode.UNKNOWN_INSTRUMENT,
-         "'99999'"),
+        (
+            order("X1", Side.BUY, 75, 10_000, token="99999"),
+            RejectCode.UNKNOWN_INSTRUMENT,
+            "'99999'",
+        ),
     ],
 )
 def test_orders_breaking_an_exchange_rule_are_rejected_with_the_rule(
@@ -498,6 +533,7 @@ def test_a_modification_breaking_a_rule_is_rejected_and_changes_nothing(
 
 # ---- cancel and modify -------------------------------------------------------------------------
 
+
 def test_cancel_takes_a_resting_order_off_the_book() -> None:
     ex = exchange()
     book_100(ex)
@@ -552,6 +588,7 @@ def test_modify_to_a_crossing_price_trades_like_a_new_order() -> None:
 
 # ---- latency -----------------------------------------------------------------------------------
 
+
 def test_an_order_meets_the_book_as_it_is_when_it_arrives() -> None:
     ex = exchange(order_latency_ns=5 * MS, report_latency_ns=2 * MS)
     book_100(ex)
@@ -596,6 +633,7 @@ def test_requests_due_before_market_input_run_first() -> None:
 
 # ---- market hours ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("ts", "accepted"),
     [
@@ -624,8 +662,9 @@ def test_working_orders_are_cancelled_at_the_close() -> None:
     book_100(ex)
     ex.on_trade(TOKEN, 10_000, 75, T0)
     ex.submit(order("B1", Side.BUY, 75, 9_995), T0 + 1)
-    ex.submit(order("SL1", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_900),
-              T0 + 2)
+    ex.submit(
+        order("SL1", Side.SELL, 75, order_type=OrderType.STOPLOSS_MARKET, trigger=9_900), T0 + 2
+    )
     drain(ex)
     ex.advance(ist(15, 29, 59))
     assert len(ex.open_orders()) == 2
@@ -649,14 +688,19 @@ def test_market_hours_can_be_switched_off() -> None:
 
 
 def test_market_hours_in_ist() -> None:
-    hours = MarketHours(open_time=time(9, 15), close_time=time(15, 30),
-                        weekdays=frozenset(range(5)), closed_dates=frozenset())
+    hours = MarketHours(
+        open_time=time(9, 15),
+        close_time=time(15, 30),
+        weekdays=frozenset(range(5)),
+        closed_dates=frozenset(),
+    )
     assert hours.close_ns(ist(10, 0)) == ist(15, 30)
     assert ist_date(ist(0, 10)) == DAY  # 18:40 UTC the day before
     assert hours.is_open(ist(9, 15)) and not hours.is_open(ist(9, 15) - 1)
 
 
 # ---- ids, determinism, protocol, misuse --------------------------------------------------------
+
 
 def test_venue_and_trade_ids_look_like_the_exchanges() -> None:
     ex = exchange()
@@ -695,12 +739,18 @@ def _random_session(seed: int) -> list[OrderEvent]:
             kind = rng.choice(list(OrderType))
             price = mid + 5 * rng.randint(-4, 4)
             trigger = price - 5 * side.sign * rng.randint(0, 2)
-            ex.submit(order(
-                cid, side, 75 * rng.randint(1, 4),
-                price if kind.has_limit_price else None, order_type=kind,
-                trigger=trigger if kind.is_stop else None,
-                tif=rng.choice([TimeInForce.DAY, TimeInForce.IOC]),
-            ), ts)
+            ex.submit(
+                order(
+                    cid,
+                    side,
+                    75 * rng.randint(1, 4),
+                    price if kind.has_limit_price else None,
+                    order_type=kind,
+                    trigger=trigger if kind.is_stop else None,
+                    tif=rng.choice([TimeInForce.DAY, TimeInForce.IOC]),
+                ),
+                ts,
+            )
             cids.append(cid)
         elif cids:
             cid = rng.choice(cids)
@@ -740,8 +790,15 @@ def test_every_event_sequence_follows_the_status_table_and_fills_respect_limits(
             assert e.filled_qty == filled[e.client_order_id]
             assert e.qty > 0 and e.remaining_qty >= 0
     assert all(s.is_terminal for s in status.values())  # the close ended every order
-    assert {"OrderAccepted", "OrderTriggered", "OrderPartiallyFilled", "OrderFilled",
-            "OrderCancelled", "OrderRejected", "OrderModified"} <= kinds
+    assert {
+        "OrderAccepted",
+        "OrderTriggered",
+        "OrderPartiallyFilled",
+        "OrderFilled",
+        "OrderCancelled",
+        "OrderRejected",
+        "OrderModified",
+    } <= kinds
     assert StatusTrigger.FILL in {e.status_trigger for e in events}
 
 
