@@ -29,6 +29,7 @@ __all__ = [
     "OrderAccepted",
     "OrderCancelRejected",
     "OrderCancelled",
+    "OrderDenied",
     "OrderEvent",
     "OrderFillEvent",
     "OrderFilled",
@@ -206,3 +207,20 @@ class OrderCancelRejected(OrderEvent):
 
     code: RejectCode
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderDenied(OrderEvent):
+    """The engine refused the order before it left (pre-trade risk, throttle shutdown, a
+    stopped strategy): it never reached a venue, so ``venue_order_id`` is None.
+
+    ``code`` is the machine-readable reason (a risk reason's name, e.g. ``"MAX_LOTS_PER_ORDER"``)
+    and ``reason`` the text naming the limit and the values.
+    """
+
+    code: str
+    reason: str
+
+    @property
+    def status_trigger(self) -> StatusTrigger:
+        return StatusTrigger.REJECT

@@ -1,0 +1,1 @@
+"""Strategies: the Strategy API and the premium-selling strategies."""
