@@ -76,6 +76,7 @@ NIFTY_CE = Instrument(
 
 
 def exchange(**config: Any) -> PaperExchange:
+    config.setdefault("price_band_bps", 2000)  # the rule tests below use a 20 % band
     return PaperExchange(PaperExchangeConfig(**config), [NIFTY_CE])
 
 

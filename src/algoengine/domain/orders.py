@@ -11,6 +11,7 @@ with ``order.status = next_status(order.status, event.status_trigger)``. A missi
     NEW --SUBMIT--> SUBMITTED --ACCEPT--> OPEN --PARTIAL_FILL--> PARTIALLY_FILLED --FILL--> FILLED
                       |  \\--ACCEPT_TRIGGER_PENDING--> TRIGGER_PENDING --TRIGGER--> OPEN
                       \\--REJECT--> REJECTED
+    NEW --REJECT--> REJECTED (denied by risk), NEW --CANCEL--> CANCELLED (before it was sent);
     working statuses (TRIGGER_PENDING, OPEN, PARTIALLY_FILLED) --CANCEL--> CANCELLED,
     --MODIFY--> themselves.
 
@@ -138,6 +139,7 @@ def _table() -> Mapping[tuple[OrderStatus, StatusTrigger], OrderStatus]:
     rows: dict[tuple[OrderStatus, StatusTrigger], OrderStatus] = {
         (S.NEW, T.SUBMIT): S.SUBMITTED,
         (S.NEW, T.REJECT): S.REJECTED,  # refused before it left (risk, validation)
+        (S.NEW, T.CANCEL): S.CANCELLED,  # cancelled while waiting in the OMS throttle
         (S.SUBMITTED, T.ACCEPT): S.OPEN,
         (S.SUBMITTED, T.ACCEPT_TRIGGER_PENDING): S.TRIGGER_PENDING,
         (S.SUBMITTED, T.REJECT): S.REJECTED,

@@ -220,7 +220,7 @@ class Engine:
         self.kill_switch = False
         self.oms = OrderManager(
             venue,
-            check=risk,
+            check=self,
             sink=self._on_order_event,
             run_code=self.config.run_code,
             throttle=self.config.throttle,
@@ -602,6 +602,18 @@ class Engine:
             self.equity.append((ts_ns, net))
 
     # ---- orders --------------------------------------------------------------------------
+
+    def check(self, order: ManagedOrder, ts_ns: int) -> tuple[str, str] | None:
+        """The pre-trade check of every order slice: the engine's own guards (kill switch,
+        stopped strategy), then the risk engine's."""
+        if self.kill_switch and not order.square_off:
+            return "KILL_SWITCH", "kill switch engaged: only square-off orders pass"
+        slot = self._slots.get(order.strategy_id)
+        if slot is not None and slot.state == StrategyState.STOPPED and not order.square_off:
+            return "STRATEGY_STOPPED", f"strategy {order.strategy_id} is stopped"
+        if self.risk is not None:
+            return self.risk.check(order, ts_ns)
+        return None
 
     def place(
         self,

@@ -155,6 +155,7 @@ class _Leg:
     exit_ids: list[str] = field(default_factory=list)  # stops/targets/exits
     stop_ids: list[str] = field(default_factory=list)
     closed: int = 0  # units bought back / sold out
+    exit_ns: int = -1  # when an exit order was last sent
 
     @property
     def is_short(self) -> bool:
@@ -218,6 +219,9 @@ class PremiumSelling(Strategy):
             ):
                 self._enter(ctx)
             return
+        if self.phase is _Phase.EXITING:
+            self._continue_exit(ctx)  # retry exits the venue refused
+            return
         if self.phase is not _Phase.IN:
             return
         if self._exit_time_reached(ctx, now):
@@ -226,9 +230,10 @@ class PremiumSelling(Strategy):
         profit = ctx.pnl().net - self._entry_net
         self.best_profit = max(self.best_profit, profit)
         prem = self.premium_paise
-        if c.combined_stop_loss_paise is not None and profit <= -c.combined_stop_loss_paise:
-            self._exit_all(ctx, f"combined stop-loss: {profit} paise", reenter=True)
-        elif c.combined_stop_loss_pct is not None and profit <= -prem * c.combined_stop_loss_pct / 100:
+        if (c.combined_stop_loss_paise is not None and profit <= -c.combined_stop_loss_paise) or (
+            c.combined_stop_loss_pct is not None
+            and profit <= -prem * c.combined_stop_loss_pct / 100
+        ):
             self._exit_all(ctx, f"combined stop-loss: {profit} paise", reenter=True)
         elif c.target_pct is not None and profit >= prem * c.target_pct / 100:
             self._exit_all(ctx, f"target: {profit} paise", reenter=False)
@@ -242,6 +247,8 @@ class PremiumSelling(Strategy):
             self._maybe_adjust(ctx)
 
     def on_order_update(self, ctx: StrategyContext, event: OrderEvent, order: object) -> None:
+        if isinstance(event, OrderFillEvent):
+            return  # on_fill follows and does the bookkeeping first
         if self.phase in (_Phase.HEDGING, _Phase.SELLING):
             self._check_entry_done(ctx)
         elif self.phase is _Phase.EXITING:
@@ -302,6 +309,8 @@ class PremiumSelling(Strategy):
         quoted_p = [i for i in puts if ctx.bid_ask_paise(i)[0] > 0 and ctx.bid_ask_paise(i)[1] > 0]
         if not quoted_c or not quoted_p:
             return
+        ce: int | None
+        pe: int | None
         if c.kind is PremiumKind.STRADDLE:
             ce = min(quoted_c, key=lambda i: abs(_strike(ctx, i) - spot))
             k = _strike(ctx, ce)
@@ -392,6 +401,7 @@ class PremiumSelling(Strategy):
         c = self.config
         tick = ctx.universe[leg.idx].tick_paise
         price = fill.price_paise
+        trigger: float | None
         if c.leg_stop_loss_paise is not None:
             trigger = price + c.leg_stop_loss_paise
         elif c.leg_stop_loss_pct is not None:
@@ -416,7 +426,12 @@ class PremiumSelling(Strategy):
         if c.leg_target_pct is not None:
             target = max(tick, _floor_tick(price * (100 - c.leg_target_pct) / 100, tick))
             target_ids = ctx.place(
-                leg.idx, Side.BUY, fill.qty, OrderType.LIMIT, price_paise=target, tag=f"target {leg.role}"
+                leg.idx,
+                Side.BUY,
+                fill.qty,
+                OrderType.LIMIT,
+                price_paise=target,
+                tag=f"target {leg.role}",
             )
             leg.exit_ids += target_ids
             for s, t in zip(stop_ids, target_ids, strict=False):
@@ -453,30 +468,32 @@ class PremiumSelling(Strategy):
         self._continue_exit(ctx)
 
     def _continue_exit(self, ctx: StrategyContext) -> None:
-        pending = [o for o in ctx.open_orders()]
-        shorts = [leg for leg in self.legs.values() if leg.is_short and leg.open_qty > 0]
-        if pending and any(not o.tag.startswith(("exit", "stop", "target")) for o in pending):
+        """Buy back the shorts; once none is left, sell the hedges; then go flat."""
+        pending = ctx.open_orders()
+        if any(not o.tag.startswith(("exit", "stop", "target")) for o in pending):
             return  # entries still being cancelled
-        working_exits = {o.client_order_id for o in pending}
-        for leg in shorts:
-            if not any(cid in working_exits for cid in leg.exit_ids):
-                ids = ctx.place(leg.idx, Side.BUY, leg.open_qty, tag=f"exit {leg.role}", square_off=True)
-                leg.exit_ids += ids
-        if shorts:
-            return
+        working = {o.client_order_id for o in pending}
+        now = ctx.now_ns()
+        shorts = [leg for leg in self.legs.values() if leg.is_short and leg.open_qty > 0]
         wings = [leg for leg in self.legs.values() if not leg.is_short and leg.open_qty > 0]
-        for leg in wings:
-            if not any(cid in working_exits for cid in leg.exit_ids):
-                ids = ctx.place(leg.idx, Side.SELL, leg.open_qty, tag=f"exit {leg.role}", square_off=True)
-                leg.exit_ids += ids
-        if wings or pending:
+        todo = shorts or wings
+        side = Side.BUY if shorts else Side.SELL
+        for leg in todo:
+            # one attempt per instant: an exit the venue refused is tried on the next update
+            if any(cid in working for cid in leg.exit_ids) or leg.exit_ns == now:
+                continue
+            leg.exit_ns = now
+            leg.exit_ids += ctx.place(
+                leg.idx, side, leg.open_qty, tag=f"exit {leg.role}", square_off=True
+            )
+        if todo or pending:
             return
         self.legs = {}
         self.premium_paise = 0
-        now = self._time(ctx)
+        now_t = self._time(ctx)
         c = self.config
         again = getattr(self, "_reenter", False) and self.entries_today <= c.max_reentries
-        self.phase = _Phase.FLAT if again and now <= c.last_entry_time else _Phase.DONE
+        self.phase = _Phase.FLAT if again and now_t <= c.last_entry_time else _Phase.DONE
         self._note(ctx, f"flat ({self.phase.value})")
 
     # ---- adjustment --------------------------------------------------------------------------

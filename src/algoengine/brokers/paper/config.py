@@ -60,7 +60,7 @@ class PaperExchangeConfig:
     price_band_bps
         Default price band, in basis points either side of the reference price (the last trade,
         or the mid of the last depth snapshot before any trade); limit and trigger prices
-        outside it are rejected. ``None``: no band. Default 2000 (20 %), a stand-in for NSE's
+        outside it are rejected. ``None``: no band. Default 5000 (50 %), a stand-in for NSE's
         operating ranges; set per instrument from the exchange's published bands.
     price_band_bps_by_token
         Per-instrument bands (token -> bps or ``None`` for none), overriding the default.
@@ -84,7 +84,7 @@ class PaperExchangeConfig:
     market_close: time = time(15, 30)
     trading_weekdays: frozenset[int] = frozenset(range(5))
     closed_dates: frozenset[date] = frozenset()
-    price_band_bps: int | None = 2000
+    price_band_bps: int | None = 5000
     price_band_bps_by_token: Mapping[str, int | None] = field(default_factory=_no_bands)
     queue_model: QueueModel = QueueModel.PROPORTIONAL
     liquidity_consumption: bool = True
