@@ -25,7 +25,7 @@ MARCH = os.environ.get("ALGOENGINE_MARCH", "native")
 IS_X86_64 = platform.machine() in ("x86_64", "AMD64")
 IS_GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
-KERNELS = ["greeks", "orderbook"]
+KERNELS = ["greeks", "orderbook", "risk"]
 
 directives = {
     "language_level": 3,

@@ -11,6 +11,8 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
+from datetime import date
+from typing import Any
 
 from algoengine import __version__
 
@@ -103,6 +105,85 @@ def _cmd_chain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from algoengine.settings import load_settings
+
+    settings = load_settings(args.config)
+    seed = getattr(args, "seed", None)
+    return settings.with_seed(seed) if seed is not None else settings
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from algoengine.config import dumps_toml, mask_secrets, to_dict
+
+    print(dumps_toml(mask_secrets(to_dict(_settings(args)))), end="")
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from algoengine.backtest.runner import run_backtest
+    from algoengine.observability.logs import configure_logging
+
+    configure_logging(args.log_level)
+    settings = _settings(args)
+    out = args.out or settings.backtest.out_dir
+    result = run_backtest(
+        settings,
+        strategy_ids=[args.strategy] if args.strategy else None,
+        start=args.start,
+        end=args.end,
+        out_dir=out,
+        progress=not args.quiet,
+    )
+    m = result.metrics
+    print(m.format_summary())
+    print(
+        f"{result.events:,} market events ({result.slices:,} slices) in {result.seconds:.2f} s: "
+        f"{result.events_per_second:,.0f} events/s"
+    )
+    print(f"report: {out}/")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from algoengine.backtest.runner import run_paper
+    from algoengine.observability.logs import configure_logging
+
+    configure_logging(args.log_level)
+    settings = _settings(args)
+    if args.broker != "paper":
+        print(f"broker {args.broker!r}: only 'paper' is available in this build", file=sys.stderr)
+        return 2
+    result = run_paper(
+        settings,
+        day=args.day,
+        speed=args.speed,
+        out_dir=args.out or settings.paper.out_dir,
+        strategy_ids=[args.strategy] if args.strategy else None,
+    )
+    print(result.metrics.format_summary())
+    open_pos = result.engine.portfolio.open_positions()
+    if open_pos:
+        print("open positions:")
+        for pos in open_pos:
+            inst = result.engine.universe[pos.idx]
+            print(
+                f"  {pos.strategy_id} {inst.symbol} qty {pos.qty} "
+                f"avg {pos.avg_price_paise / 100:.2f}"
+            )
+    else:
+        print("no open positions")
+    print(f"stopped: {result.stop_reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="algoengine",
@@ -131,6 +212,33 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("--skew", type=float, default=-0.35)
     chain.add_argument("--curvature", type=float, default=1.5)
     chain.set_defaults(func=_cmd_chain)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="configuration file (TOML or YAML); default: built-in")
+        p.add_argument("--strategy", help="run only this strategy (its strategy_id)")
+        p.add_argument("--seed", type=int, help="seed of the synthetic market")
+        p.add_argument("--out", help="output folder")
+        p.add_argument("--log-level", default="WARNING")
+
+    bt = sub.add_parser("backtest", help="run strategies over a date range and report")
+    common(bt)
+    bt.add_argument("--from", dest="start", type=_date, help="first day (YYYY-MM-DD)")
+    bt.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
+    bt.add_argument("--quiet", action="store_true", help="no progress bar")
+    bt.set_defaults(func=_cmd_backtest)
+
+    run = sub.add_parser("run", help="trade a session in paper mode on the synthetic market")
+    common(run)
+    run.add_argument("--broker", default="paper", choices=["paper", "angelone"])
+    run.add_argument("--speed", type=_positive("speed"), help="simulated seconds per second")
+    run.add_argument("--day", type=_date, help="the session (default: today or the next one)")
+    run.set_defaults(func=_cmd_run)
+
+    cfg = sub.add_parser("config", help="configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    show = cfg_sub.add_parser("show", help="print the effective configuration, secrets masked")
+    show.add_argument("--config", help="configuration file (TOML or YAML)")
+    show.set_defaults(func=_cmd_config_show)
     return parser
 
 
@@ -140,9 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from algoengine.errors import AlgoEngineError
+
     try:
         result: int = args.func(args)
-    except ValueError as exc:
+    except (ValueError, AlgoEngineError) as exc:
         print(f"algoengine: error: {exc}", file=sys.stderr)
         return 2
     return result

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-KERNELS: tuple[str, ...] = ("greeks", "orderbook")
+KERNELS: tuple[str, ...] = ("greeks", "orderbook", "risk")
 
 BUILD_HINT = (
     "the compiled kernels of algoengine are not built. From the source tree run "

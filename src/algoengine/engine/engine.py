@@ -39,10 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from algoengine.domain.events import (
-    OrderEvent,
-    OrderFillEvent,
-)
+from algoengine.domain.events import OrderAccepted, OrderEvent, OrderFillEvent
 from algoengine.domain.instruments import InstrumentKind
 from algoengine.domain.market_data import Bar, MarketSlice, Universe
 from algoengine.domain.orders import OrderType, Side, TimeInForce
@@ -56,10 +53,17 @@ from algoengine.engine.commands import (
     StopEngine,
     StopStrategy,
 )
-from algoengine.engine.oms import ManagedOrder, OrderManager, PreTradeCheck, ThrottleConfig
+from algoengine.engine.oms import (
+    ManagedOrder,
+    OrderManager,
+    OrderVenue,
+    PreTradeCheck,
+    ThrottleConfig,
+)
 from algoengine.engine.portfolio import PnL, Portfolio, Position
 from algoengine.engine.venue_feed import VenueFeeder, could_touch
 from algoengine.errors import ValidationError
+from algoengine.market.quotes import QuoteBoard
 from algoengine.strategies.base import Strategy
 
 __all__ = ["Engine", "EngineConfig", "FillRecord", "StrategyState"]
@@ -75,14 +79,8 @@ def ist_day(ts_ns: int) -> date:
     return _EPOCH + timedelta(days=(ts_ns + IST_OFFSET_NS) // NS_PER_DAY)
 
 
-class Venue(Protocol):
-    """The broker as the engine sees it."""
-
-    def submit(self, request: Any, ts_ns: int) -> None: ...
-
-    def cancel(self, client_order_id: str, ts_ns: int) -> None: ...
-
-    def modify(self, client_order_id: str, ts_ns: int, **kwargs: Any) -> None: ...
+class Venue(OrderVenue, Protocol):
+    """The broker as the engine sees it: the OMS's requests plus the events it reports."""
 
     def drain_events(self) -> list[OrderEvent]: ...
 
@@ -207,13 +205,13 @@ class Engine:
         self.charges = charges
         self.clock: Clock = clock or SimulatedClock()
         self._chain_factory = chain_factory
-        n = len(universe)
-        self.ltp = np.zeros(n, dtype=np.int64)
-        self.bid = np.zeros(n, dtype=np.int64)
-        self.ask = np.zeros(n, dtype=np.int64)
-        self.bid_qty = np.zeros(n, dtype=np.int64)
-        self.ask_qty = np.zeros(n, dtype=np.int64)
-        self.volume = np.zeros(n, dtype=np.int64)
+        self.board = QuoteBoard(universe)
+        self.ltp = self.board.ltp  # the board's arrays, for the hot paths below
+        self.bid = self.board.bid
+        self.ask = self.board.ask
+        self.bid_qty = self.board.bid_qty
+        self.ask_qty = self.board.ask_qty
+        self._chains: dict[tuple[str, date], tuple[int, object]] = {}
         self.portfolio = Portfolio()
         self.fills: list[FillRecord] = []
         self.equity: list[tuple[int, int]] = []  # (ts_ns, net P&L paise) per slice
@@ -435,14 +433,8 @@ class Engine:
 
     def _on_slice(self, m: MarketSlice) -> None:
         ts = m.ts_ns
-        idx = m.idx
-        self.ltp[idx] = m.ltp_paise
-        self.bid[idx] = m.bid_paise
-        self.ask[idx] = m.ask_paise
-        self.bid_qty[idx] = m.bid_qty
-        self.ask_qty[idx] = m.ask_qty
-        self.volume[idx] = m.volume
-        self.events_processed += len(idx)
+        self.board.apply(m)
+        self.events_processed += len(m.idx)
         self.slices_processed += 1
         if self._feeder is not None:
             self._show_venue(m)
@@ -543,6 +535,17 @@ class Engine:
             set_greeks(d, v)
         limit = self.config.daily_loss_limit_paise
         if limit is not None:
+            total = self.portfolio.day_pnl()
+            if total <= -limit and any(
+                s.state != StrategyState.STOPPED for s in self._slots.values()
+            ):
+                log.warning(
+                    "daily loss limit reached by the portfolio: squaring off everything",
+                    extra={"day_pnl_paise": total},
+                )
+                self.square_off(None, ts_ns)
+                for slot in self._slots.values():
+                    self._stop_strategy(slot, f"portfolio daily loss {total} paise")
             for slot in self._slots.values():
                 if slot.state == StrategyState.STOPPED:
                     continue
@@ -562,6 +565,34 @@ class Engine:
         delta, vega, _ = self.greeks_of([p.idx for p in opts])
         for p, d, v in zip(opts, delta, vega, strict=True):
             p.delta, p.vega = d, v
+
+    def chain(self, underlying: str, expiry: date) -> object:
+        """The chain view of one expiry as of now (computed at most once per instant)."""
+        key = (underlying, expiry)
+        now = self.now_ns()
+        cached = self._chains.get(key)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        if self._chain_factory is not None:
+            view = self._chain_factory(self, underlying, expiry)
+        else:
+            from algoengine.market.chain import ChainView
+
+            if cached is not None and isinstance(cached[1], ChainView):
+                view = cached[1]
+                view.update(self.board, now)
+            else:
+                view = ChainView.build(
+                    self.universe,
+                    self.board,
+                    underlying,
+                    expiry,
+                    now,
+                    self.calendar,  # type: ignore[arg-type]
+                    self.config.rate,
+                )
+        self._chains[key] = (now, view)
+        return view
 
     def greeks_of(self, idxs: Sequence[int]) -> tuple[list[float], list[float], list[float]]:
         """(delta, vega, iv) per unit for options at their current marks (NaN-free: 0 where
@@ -710,7 +741,8 @@ class Engine:
             )
             on_fill = getattr(self.risk, "on_fill", None)
             if on_fill is not None:
-                on_fill(order.idx, event.qty if order.side is Side.BUY else -event.qty)
+                signed = event.qty if order.side is Side.BUY else -event.qty
+                on_fill(order.idx, signed, order.client_order_id)
         self._risk_order_state(event, order)
         slot = self._slots.get(order.strategy_id)
         if slot is None or slot.state == StrategyState.STOPPED:
@@ -720,20 +752,18 @@ class Engine:
             self._call(slot, "on_fill", event, order)
 
     def _risk_order_state(self, event: OrderEvent, order: ManagedOrder) -> None:
-        """Tell the risk engine when an order starts and stops counting as open."""
+        """Tell the risk engine when an order starts and stops working at the venue."""
         if self.risk is None:
             return
-        from algoengine.domain.events import OrderAccepted
-
+        cid = order.client_order_id
         if isinstance(event, OrderAccepted):
             opened = getattr(self.risk, "on_order_open", None)
             if opened is not None:
-                opened(order.idx, order.side, order.remaining_qty)
+                opened(order.idx, order.side, order.remaining_qty, cid)
         elif order.status.is_terminal:
-            accepted = any(isinstance(e, OrderAccepted) for e in order.events)
             done = getattr(self.risk, "on_order_done", None)
-            if done is not None and accepted:
-                done(order.idx, order.side, order.remaining_qty)
+            if done is not None:
+                done(order.idx, order.side, order.remaining_qty, cid)
 
     # ---- commands ------------------------------------------------------------------------
 
@@ -843,9 +873,7 @@ class _Context:
         return 0 if i is None else int(self._e.ltp[i])
 
     def chain(self, underlying: str, expiry: date) -> object:
-        if self._e._chain_factory is None:
-            raise ValidationError("chain", underlying, "no chain view configured")
-        return self._e._chain_factory(self._e, underlying, expiry)
+        return self._e.chain(underlying, expiry)
 
     def expiries(self, underlying: str) -> list[date]:
         today = self.today()

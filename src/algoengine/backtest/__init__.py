@@ -1,0 +1,1 @@
+"""Backtesting: the runner, Indian F&O charges, performance metrics and reports."""
