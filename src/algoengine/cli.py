@@ -180,6 +180,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
     else:
         print("no open positions")
+    working = result.engine.oms.open_orders()
+    if working:
+        print("orders still working at the venue:")
+        for o in working:
+            print(
+                f"  {o.client_order_id} {o.strategy_id} {o.instrument.symbol} {o.side.value} "
+                f"{o.order_type.value} qty {o.remaining_qty} status {o.status.value}"
+            )
     print(f"stopped: {result.stop_reason}")
     return 0
 

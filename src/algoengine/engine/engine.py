@@ -336,7 +336,7 @@ class Engine:
         """Let the venue catch up to ``ts_ns`` and apply its events (until it is quiet)."""
         for _ in range(1000):
             if self._feeder is not None:
-                self._feeder.venue.advance(ts_ns)
+                self._feeder.venue.advance(max(ts_ns, self.now_ns()))
             events = self.venue.drain_events()
             if not events:
                 return
@@ -421,10 +421,24 @@ class Engine:
                 on_fill(pos.idx, qty if side is Side.BUY else -qty)
 
     def _finish(self, reason: str) -> None:
+        """End of the run. At the feed's end strategies stop as usual (their orders are
+        cancelled). On a StopEngine (a signal, an operator) the process is going away but the
+        account is not: orders not yet sent are dropped, while working orders (the stop-losses
+        protecting open positions) stay at the venue for the next start to reconcile."""
         now = self.now_ns()
-        for slot in self._slots.values():
-            if slot.state != StrategyState.STOPPED:
-                self._stop_strategy(slot, reason)
+        if self._stopping:
+            for order in self.oms.open_orders():
+                if order.status.value == "NEW":
+                    self.oms.cancel(order.client_order_id, now)
+            for slot in self._slots.values():
+                if slot.state != StrategyState.STOPPED:
+                    self._call(slot, "on_stop")
+                    slot.state = StrategyState.STOPPED
+                    slot.stop_reason = reason
+        else:
+            for slot in self._slots.values():
+                if slot.state != StrategyState.STOPPED:
+                    self._stop_strategy(slot, reason)
         self._pump(now)
         if self._day is not None:
             self._record_equity(now)
@@ -432,12 +446,13 @@ class Engine:
     # ---- market --------------------------------------------------------------------------
 
     def _on_slice(self, m: MarketSlice) -> None:
-        ts = m.ts_ns
+        # on a real clock the loop runs a little after the slice's time: act at "now"
+        ts = max(m.ts_ns, self.now_ns())
         self.board.apply(m)
         self.events_processed += len(m.idx)
         self.slices_processed += 1
         if self._feeder is not None:
-            self._show_venue(m)
+            self._show_venue(m, ts)
             self._pump(ts)
         self._mark_and_check(ts)
         bars = self._index_bars(m) if m.bar_close else []
@@ -452,7 +467,7 @@ class Engine:
         self._pump(ts)
         self._record_equity(ts)
 
-    def _show_venue(self, m: MarketSlice) -> None:
+    def _show_venue(self, m: MarketSlice, ts: int) -> None:
         assert self._feeder is not None
         working: dict[int, list[ManagedOrder]] = {}
         for o in self.oms.open_orders():
@@ -472,7 +487,7 @@ class Engine:
                 assert m.open_paise is not None
                 self._feeder.show_bar(
                     i,
-                    m.ts_ns,
+                    ts,
                     open_=int(m.open_paise[k]),
                     high=high,
                     low=low,
@@ -486,7 +501,7 @@ class Engine:
             else:
                 self._feeder.show_quote(
                     i,
-                    m.ts_ns,
+                    ts,
                     int(m.bid_paise[k]),
                     int(m.bid_qty[k]),
                     int(m.ask_paise[k]),
@@ -494,7 +509,7 @@ class Engine:
                 )
                 ltp = int(m.ltp_paise[k])
                 if ltp > 0:
-                    self._feeder.venue.on_trade(self._tokens[i], ltp, 1, m.ts_ns)
+                    self._feeder.venue.on_trade(self._tokens[i], ltp, 1, ts)
 
     def _index_bars(self, m: MarketSlice) -> list[Bar]:
         bars = []

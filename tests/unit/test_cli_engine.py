@@ -1,0 +1,161 @@
+"""The engine's commands end to end, as processes: backtest, run (paper), config show."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+
+def algoengine(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "algoengine.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_a_backtest_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        proc = algoengine(
+            "backtest",
+            "--from",
+            "2026-11-09",
+            "--to",
+            "2026-11-10",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+            "--quiet",
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "Net P&L" in proc.stdout and "Sharpe" in proc.stdout and "events/s" in proc.stdout
+        outs.append(out)
+    names = sorted(p.name for p in outs[0].iterdir())
+    assert names == [
+        "equity.csv",
+        "equity.png",
+        "fills.csv",
+        "orders.csv",
+        "summary.json",
+        "trades.csv",
+    ]
+    for name in names:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    other = tmp_path / "seed8"
+    algoengine(
+        "backtest",
+        "--from",
+        "2026-11-09",
+        "--to",
+        "2026-11-10",
+        "--seed",
+        "8",
+        "--out",
+        str(other),
+        "--quiet",
+        cwd=tmp_path,
+    )
+    assert (other / "fills.csv").read_bytes() != (outs[0] / "fills.csv").read_bytes()
+
+
+def test_bad_configuration_names_the_field_and_the_value(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[risk]\nmax_lots_per_order = 0\n")
+    proc = algoengine("backtest", "--config", str(cfg), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "risk.max_lots_per_order" in proc.stderr and "0" in proc.stderr
+    cfg.write_text("[[strategies]]\nstrategy_id = 'x'\nlots = 'two'\n")
+    proc = algoengine("config", "show", "--config", str(cfg), cwd=tmp_path)
+    assert proc.returncode == 2 and "strategies[0].lots" in proc.stderr
+    proc = algoengine("backtest", "--strategy", "nope", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 2 and "nope" in proc.stderr
+
+
+def test_config_show_masks_secrets_and_reads_back(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        'database_url = "postgresql+psycopg://algo:s3cretpw@db:5432/algo"\n'
+        "[[strategies]]\nstrategy_id = 'condor'\nkind = 'iron_condor'\nlots = 2\n"
+    )
+    proc = algoengine(
+        "config",
+        "show",
+        "--config",
+        str(cfg),
+        cwd=tmp_path,
+        env={"ALGOENGINE__RISK__MAX_OPEN_ORDERS": "7"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cretpw" not in proc.stdout
+    shown = tomllib.loads(proc.stdout)
+    assert shown["risk"]["max_open_orders"] == 7
+    assert shown["strategies"][0]["kind"] == "iron_condor" and shown["strategies"][0]["lots"] == 2
+    assert "***" in shown["database_url"]
+
+
+def test_run_trades_a_paper_session_on_an_accelerated_clock(tmp_path: Path) -> None:
+    proc = algoengine(
+        "run",
+        "--speed",
+        "20000",
+        "--day",
+        "2026-11-10",
+        "--out",
+        str(tmp_path / "p"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped: session ended" in proc.stdout
+    assert "no open positions" in proc.stdout
+    fills = (tmp_path / "p" / "fills.csv").read_text().splitlines()
+    assert any(",entry CE" in line for line in fills)
+
+
+def test_sigterm_stops_a_paper_run_cleanly_and_reports_positions(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "algoengine.cli",
+            "run",
+            "--speed",
+            "300",
+            "--day",
+            "2026-11-10",
+            "--out",
+            str(tmp_path / "p"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(4.0)  # 09:15 + 20 simulated minutes: the straddle is on
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped: signal SIGTERM" in out
+    assert "open positions:" in out and "NIFTY" in out
+    # nothing half-sent; the stop-losses protecting the open legs stay working
+    orders = (tmp_path / "p" / "orders.csv").read_text().splitlines()
+    assert not any(",NEW," in line or ",SUBMITTED," in line for line in orders)
+    assert "orders still working at the venue:" in out and "TRIGGER_PENDING" in out
+
+
+@pytest.mark.parametrize("command", [["backtest", "--help"], ["run", "--help"]])
+def test_help(command: list[str], tmp_path: Path) -> None:
+    assert algoengine(*command, cwd=tmp_path).returncode == 0
