@@ -62,6 +62,9 @@ def universe() -> Universe:
             option(24100, "PE", "1004"),
             option(23900, "PE", "1006"),
             option(24200, "CE", "1005"),
+            option(24300, "CE", "1007"),
+            option(23800, "PE", "1008"),
+            option(23700, "PE", "1009"),
         ]
     )
 
