@@ -158,7 +158,9 @@ class MarketSlice:
     is empty (``bid_qty``/``ask_qty`` 0 too). ``volume`` is the day's cumulative traded volume,
     ``oi`` the open interest (0 where not applicable). For index instruments only ``ltp_paise``
     is meaningful. ``bar_close`` marks the close of a minute bar: ``open_paise``, ``high_paise``
-    and ``low_paise`` are then that minute's (else they equal ``ltp_paise``).
+    and ``low_paise`` are then that minute's (else they are ``None``, or equal ``ltp_paise``).
+    A bar slice's ``ts_ns`` is the bar's CLOSE time (its open + 60 s), so acting on it acts
+    after the minute.
     """
 
     ts_ns: int

@@ -126,7 +126,7 @@ def write_slices(path: str | Path, slices: Iterable[MarketSlice], universe: Univ
     kind = _suffix(p)
     if not isinstance(universe, Universe):
         raise ValidationError("universe", universe, "must be a Universe")
-    tokens = np.array([inst.token for inst in universe], dtype=object)
+    tokens = pa.array([inst.token for inst in universe], type=pa.string())
     parts: dict[str, list[npt.NDArray[Any]]] = {c: [] for c in SLICE_COLUMNS}
     ohlc_valid: list[npt.NDArray[np.bool_]] = []
     for s in slices:
@@ -136,7 +136,7 @@ def write_slices(path: str | Path, slices: Iterable[MarketSlice], universe: Univ
         if n and (int(s.idx.min()) < 0 or int(s.idx.max()) >= len(universe)):
             raise ValidationError("idx", s.ts_ns, "slice indexes outside the universe")
         parts["ts_ns"].append(np.full(n, s.ts_ns, dtype=np.int64))
-        parts["token"].append(tokens[s.idx])
+        parts["token"].append(np.asarray(s.idx, dtype=np.int32))
         for c in _INT_COLUMNS[1:]:
             parts[c].append(np.asarray(getattr(s, c), dtype=np.int64))
         parts["bar_close"].append(np.full(n, s.bar_close, dtype=np.bool_))
@@ -152,7 +152,8 @@ def write_slices(path: str | Path, slices: Iterable[MarketSlice], universe: Univ
     for c in SLICE_COLUMNS:
         data = np.concatenate(parts[c]) if parts[c] else np.zeros(0)
         if c == "token":
-            cols[c] = pa.array(data.tolist() if len(data) else [], type=pa.string())
+            codes = pa.array(data.astype(np.int32), type=pa.int32())
+            cols[c] = pa.DictionaryArray.from_arrays(codes, tokens).cast(pa.string())
         elif c == "bar_close":
             cols[c] = pa.array(data.astype(np.bool_), type=pa.bool_())
         elif c in _OHLC_COLUMNS:

@@ -985,35 +985,35 @@ class SyntheticMarket:
             oi = self._oi(rng, ctx, w0, traded, oi_state)
             bid_qty = (bq * lot).astype(np.int64)
             bid_qty[bid == 0] = 0
-            vals = np.zeros((6, B, n_cols), dtype=np.int64)
-            vals[0, :, :n_u] = spot.astype(np.int64)
-            vals[0, :, n_u:] = ltp
-            vals[1, :, n_u:] = bid
-            vals[2, :, n_u:] = bid_qty
-            vals[3, :, n_u:] = ask
-            vals[4, :, n_u:] = (aq * lot).astype(np.int64)
-            vals[5, :, n_u:] = (vol_lots * lot).astype(np.int64)
-            oi_full = np.zeros((B, n_cols), dtype=np.int64)
-            oi_full[:, n_u:] = oi
+            vals = np.zeros((B, 7, n_cols), dtype=np.int64)  # the 6 of prev, then oi
+            vals[:, 0, :n_u] = spot.astype(np.int64)
+            vals[:, 0, n_u:] = ltp
+            vals[:, 1, n_u:] = bid
+            vals[:, 2, n_u:] = bid_qty
+            vals[:, 3, n_u:] = ask
+            vals[:, 4, n_u:] = (aq * lot).astype(np.int64)
+            vals[:, 5, n_u:] = (vol_lots * lot).astype(np.int64)
+            vals[:, 6, n_u:] = oi
             mask = self._window(ctx, atm)
             for b in range(B):
-                v = vals[:, b, :]
-                changed = (v != prev).any(axis=0)
+                v = vals[b]
+                changed = (v[:6] != prev).any(axis=0)
                 emit = mask[b] & (changed | ~was_in)
                 was_in = mask[b]
                 sel = np.flatnonzero(emit)
-                prev[:, sel] = v[:, sel]
                 if len(sel) == 0:
                     continue
+                blk = v.take(sel, axis=1)
+                prev[:, sel] = blk[:6]
                 yield MarketSlice(
                     ts_ns=ts0 + int(steps[b]) * self._step_ns,
                     idx=c.uidx[sel],
-                    ltp_paise=v[0, sel],
-                    bid_paise=v[1, sel],
-                    bid_qty=v[2, sel],
-                    ask_paise=v[3, sel],
-                    ask_qty=v[4, sel],
-                    volume=v[5, sel],
-                    oi=oi_full[b, sel],
+                    ltp_paise=blk[0],
+                    bid_paise=blk[1],
+                    bid_qty=blk[2],
+                    ask_paise=blk[3],
+                    ask_qty=blk[4],
+                    volume=blk[5],
+                    oi=blk[6],
                     bar_close=False,
                 )

@@ -53,7 +53,7 @@ def quote_board(u: Universe, spot: int, *, half_spread: int = 5) -> QuoteBoard:
     rows = [(0, spot, 0, 0, 0, 0)]
     for i in range(1, len(u)):
         inst = u[i]
-        assert inst.strike_paise is not None
+        assert inst.strike_paise is not None and inst.option_type is not None
         if inst.expiry != EXPIRY:
             continue
         sig = sigma_of(inst.strike_paise, spot)

@@ -496,3 +496,23 @@ def test_bad_ranges() -> None:
         SyntheticMarket(cfg, date(2025, 10, 4), date(2025, 10, 5))  # a weekend
     holiday = dataclasses.replace(cfg, holidays=(date(2025, 10, 6),))
     assert SyntheticMarket(holiday, START, END).trading_days == [date(2025, 10, 7), END]
+
+
+def test_prices_stay_monotonic_in_strike_with_an_extreme_smile() -> None:
+    day = date(2025, 10, 7)  # NIFTY's expiry day: T runs to 0
+    smile = SmileConfig(atm_vol=0.3, skew=-1.5, curvature=4.0, wing_x=2.0, max_vol=3.0)
+    market = SyntheticMarket(SyntheticMarketConfig(seed=4, smiles=(smile,)), day, day)
+    u = market.universe
+    for s in list(market)[::20]:
+        for e in np.unique(u.expiry_ordinal[s.idx[u.is_option[s.idx]]]):
+            for code in np.unique(u.underlying_code[s.idx]):
+                for sign in (1, -1):
+                    m = (
+                        (u.expiry_ordinal[s.idx] == e)
+                        & (u.underlying_code[s.idx] == code)
+                        & (u.option_sign[s.idx] == sign)
+                    )
+                    if not m.any():
+                        continue
+                    ltp = s.ltp_paise[m][np.argsort(u.strike_paise[s.idx[m]])]
+                    assert (sign * np.diff(ltp) <= 0).all()
