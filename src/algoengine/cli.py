@@ -192,6 +192,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_market_record(args: argparse.Namespace) -> int:
+    from algoengine.market.replay import write_slices
+    from algoengine.market.synthetic import SyntheticMarket
+
+    settings = _settings(args)
+    b = settings.backtest
+    market = SyntheticMarket(settings.market.synthetic, args.start or b.start, args.end or b.end)
+    rows = write_slices(args.out, market, market.universe)
+    print(f"wrote {rows:,} rows ({len(market.trading_days)} sessions) to {args.out}")
+    return 0
+
+
+def _cmd_market_master(args: argparse.Namespace) -> int:
+    from algoengine.market.scrip_master import save_scrip_master
+    from algoengine.market.synthetic import SyntheticMarket
+
+    settings = _settings(args)
+    b = settings.backtest
+    market = SyntheticMarket(settings.market.synthetic, args.start or b.start, args.end or b.end)
+    save_scrip_master(args.out, market.instrument_master())
+    print(f"wrote {len(market.universe):,} instruments to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="algoengine",
@@ -241,6 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=_positive("speed"), help="simulated seconds per second")
     run.add_argument("--day", type=_date, help="the session (default: today or the next one)")
     run.set_defaults(func=_cmd_run)
+
+    mk = sub.add_parser("market", help="the synthetic market: record it, write its master")
+    mk_sub = mk.add_subparsers(dest="market_command", metavar="SUBCOMMAND", required=True)
+    for name, func, what in (
+        ("record", _cmd_market_record, "write the market's slices (CSV or Parquet) for replay"),
+        ("master", _cmd_market_master, "write its instrument master (scrip-master JSON)"),
+    ):
+        p = mk_sub.add_parser(name, help=what)
+        p.add_argument("--config", help="configuration file (TOML or YAML)")
+        p.add_argument("--seed", type=int, help="seed of the synthetic market")
+        p.add_argument("--from", dest="start", type=_date, help="first day (YYYY-MM-DD)")
+        p.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
+        p.add_argument("--out", required=True, help="output file (.csv, .parquet or .json)")
+        p.set_defaults(func=func)
 
     cfg = sub.add_parser("config", help="configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)

@@ -63,12 +63,17 @@ class MarketSettings:
         :mod:`algoengine.market.replay`).
     replay_path
         The recording for ``replay``.
+    instrument_master
+        An instrument master in Angel One's scrip-master format (``OpenAPIScripMaster.json``)
+        that the recording's tokens refer to; ``None``: the synthetic market's own master
+        over the run's dates (what ``algoengine market record`` recordings use).
     synthetic
         The synthetic market's model (contracts, holidays, volatility, smile, spreads).
     """
 
     source: MarketSource = MarketSource.SYNTHETIC
     replay_path: str | None = None
+    instrument_master: str | None = None
     synthetic: SyntheticMarketConfig = field(default_factory=SyntheticMarketConfig)
 
     def __post_init__(self) -> None:

@@ -137,17 +137,34 @@ def open_feed(
         market = SyntheticMarket(m.synthetic, start, end)
         return market, market.universe, market.calendar, market.trading_days
     from algoengine.market.replay import ReplayFeed
+    from algoengine.market.synthetic import SyntheticMarket
 
     assert m.replay_path is not None
     path = Path(m.replay_path)
     if not path.exists():
         raise ConfigurationError(f"market.replay_path: {str(path)!r} does not exist")
-    from algoengine.market.synthetic import SyntheticMarket
+    syn = m.synthetic
+    if m.instrument_master is not None:
+        from algoengine.market.scrip_master import load_scrip_master
 
-    # a replay needs a universe: the synthetic market's instrument master over the range
-    reference = SyntheticMarket(m.synthetic, start, end)
-    feed = ReplayFeed(path, reference.universe)
-    return feed, reference.universe, reference.calendar, reference.trading_days
+        master = Path(m.instrument_master)
+        if not master.exists():
+            raise ConfigurationError(f"market.instrument_master: {str(master)!r} does not exist")
+        universe = Universe(load_scrip_master(master, syn.contracts))
+        calendar = TradingCalendar(
+            syn.holidays,
+            open_time=syn.open_time,
+            close_time=syn.close_time,
+            trading_days_per_year=syn.trading_days_per_year,
+        )
+        days = calendar.trading_days(start, end)
+    else:  # the synthetic market's instrument master over the range
+        reference = SyntheticMarket(syn, start, end)
+        universe, calendar, days = reference.universe, reference.calendar, reference.trading_days
+    feed = ReplayFeed(path, universe)
+    lo = calendar.session_open_ns(days[0]) if days else 0
+    hi = calendar.session_close_ns(days[-1]) if days else 0
+    return (s_ for s_ in feed if lo <= s_.ts_ns <= hi), universe, calendar, days
 
 
 def run_code_for(settings: Settings, start: date, end: date, tag: str) -> str:
