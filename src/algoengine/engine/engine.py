@@ -245,6 +245,8 @@ class Engine:
             for i, inst in enumerate(universe)
             if inst.kind is InstrumentKind.INDEX
         }
+        self._index_set = set(self._spot_idx.values())
+        self._bar_state: dict[int, list[int]] = {}
         self.events_processed = 0  # market rows seen (quotes): the throughput figure
         self.slices_processed = 0
 
@@ -455,7 +457,7 @@ class Engine:
             self._show_venue(m, ts)
             self._pump(ts)
         self._mark_and_check(ts)
-        bars = self._index_bars(m) if m.bar_close else []
+        bars = self._index_bars(m) if m.bar_close else self._tick_bars(m)
         for slot in list(self._slots.values()):
             if slot.state != StrategyState.RUNNING:
                 continue
@@ -524,6 +526,32 @@ class Engine:
             bars.append(
                 Bar(inst.token, m.ts_ns - 60_000_000_000, 60, o, h, lo, c, int(m.volume[k]))
             )
+        return bars
+
+    def _tick_bars(self, m: MarketSlice) -> list[Bar]:
+        """Minute bars of the indices built from ticks: a bar is complete when the first tick
+        of a later minute arrives."""
+        bars = []
+        minute_ns = 60_000_000_000
+        for k, i in enumerate(m.idx):
+            i = int(i)
+            if i not in self._index_set:
+                continue
+            px = int(m.ltp_paise[k])
+            if px <= 0:
+                continue
+            start = m.ts_ns - m.ts_ns % minute_ns
+            st = self._bar_state.get(i)
+            if st is not None and st[0] != start:
+                token = self._tokens[i]
+                bars.append(Bar(token, st[0], 60, st[1], st[2], st[3], st[4], 0))
+                st = None
+            if st is None:
+                self._bar_state[i] = [start, px, px, px, px]
+            else:
+                st[2] = max(st[2], px)
+                st[3] = min(st[3], px)
+                st[4] = px
         return bars
 
     def mark_price(self, idx: int) -> int:

@@ -4,6 +4,7 @@ accounting identity in every run."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import date, time
 from typing import Any
@@ -205,3 +206,48 @@ def test_a_failing_strategy_is_logged_and_stopped_without_stopping_the_engine() 
     e.run(quiet_day(DAY1))
     assert e.state("broken") == StrategyState.STOPPED
     assert any(f.tag.startswith("exit") for f in e.fills)  # the other strategy carried on
+
+
+class BarCollector(Strategy):
+    def __init__(self) -> None:
+        super().__init__("bars")
+        self.bars: list[Any] = []
+        self.ticks: list[tuple[int, int]] = []
+
+    def on_slice(self, ctx: StrategyContext, market: MarketSlice) -> None:
+        spot = ctx.universe.spot("NIFTY")
+        assert spot is not None
+        i = ctx.universe.index_of(spot.token)
+        if i in set(int(x) for x in market.idx):
+            self.ticks.append((market.ts_ns, ctx.ltp_paise(i)))
+
+    def on_bar(self, ctx: StrategyContext, bar: Any) -> None:
+        if bar.token == "99926000":
+            self.bars.append(bar)
+
+
+def test_in_tick_mode_the_engine_builds_minute_bars_of_the_index() -> None:
+    from algoengine.market.synthetic import SyntheticMarket, SyntheticMarketConfig
+
+    market = SyntheticMarket(SyntheticMarketConfig(seed=1, mode="ticks"), DAY1, DAY1)
+    collector = BarCollector()
+    e = Engine(
+        universe=market.universe,
+        venue=exchange(market.universe),
+        strategies=[collector],
+        calendar=market.calendar,
+        config=EngineConfig(run_code="T"),
+    )
+    e.run(market)
+    bars = collector.bars
+    assert len(bars) >= 370  # every minute of the session but the last
+    assert all(b.ts_ns % 60_000_000_000 == 0 for b in bars)
+    assert all(b2.ts_ns - b1.ts_ns == 60_000_000_000 for b1, b2 in itertools.pairwise(bars))
+    for b in bars[:50]:
+        inside = [p for t, p in collector.ticks if b.ts_ns <= t < b.ts_ns + 60_000_000_000]
+        assert (b.open_paise, b.high_paise, b.low_paise, b.close_paise) == (
+            inside[0],
+            max(inside),
+            min(inside),
+            inside[-1],
+        )
