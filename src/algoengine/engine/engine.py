@@ -34,7 +34,7 @@ import queue
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Protocol
 
 import numpy as np
@@ -63,6 +63,7 @@ from algoengine.engine.oms import (
 from algoengine.engine.portfolio import PnL, Portfolio, Position
 from algoengine.engine.venue_feed import VenueFeeder, could_touch
 from algoengine.errors import ValidationError
+from algoengine.market.calendar import ist_date
 from algoengine.market.quotes import QuoteBoard
 from algoengine.strategies.base import Strategy
 
@@ -70,13 +71,7 @@ __all__ = ["Engine", "EngineConfig", "FillRecord", "StrategyState"]
 
 log = logging.getLogger(__name__)
 
-IST_OFFSET_NS = (5 * 3600 + 30 * 60) * 1_000_000_000
-NS_PER_DAY = 86_400 * 1_000_000_000
-_EPOCH = date(1970, 1, 1)
-
-
-def ist_day(ts_ns: int) -> date:
-    return _EPOCH + timedelta(days=(ts_ns + IST_OFFSET_NS) // NS_PER_DAY)
+ist_day = ist_date  # the IST trading date of a UTC epoch-ns timestamp
 
 
 class Venue(OrderVenue, Protocol):
