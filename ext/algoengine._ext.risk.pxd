@@ -48,6 +48,17 @@ ctypedef struct RiskLimitsC:
     int64_t max_daily_loss_paise
     bint enforce_market_hours
 
+ctypedef struct RiskState:          # the checker's scalar state (a struct, so that the batch
+    int64_t open_count              # loop can keep a private copy in registers)
+    double delta
+    double vega
+    int64_t pnl                     # daily mark-to-market P&L, paise
+    bint kill
+    int64_t session_open            # ns, inclusive
+    int64_t session_close           # ns, exclusive
+    int64_t ring_head               # oldest entry of the rate window when it is full
+    int64_t ring_n                  # entries in the rate window
+
 ctypedef struct OrderIn:            # one order as the kernel reads it
     int64_t idx
     int64_t side                    # +1 buy, -1 sell
@@ -61,13 +72,10 @@ ctypedef struct OrderIn:            # one order as the kernel reads it
     int64_t ts                      # UTC epoch ns
     bint square_off
 
-ctypedef struct BatchIn:            # the columns of check_batch; step 0 broadcasts a scalar
+ctypedef struct BatchIn:            # the columns of check_batch, n rows each
     const int64_t* col[8]           # idx side qty price ref lot tick ts
-    int64_t step[8]
     const double* fcol[2]           # dpu vpu
-    int64_t fstep[2]
     const uint8_t* sq               # square_off (numpy bool), or NULL for all False
-    int64_t sqstep
     Py_ssize_t n
 
 
@@ -78,21 +86,13 @@ cdef class RiskChecker:
     cdef RiskLimitsC _lim
     cdef int64_t* _pos              # n: signed position, units
     cdef int64_t* _open             # 2n: open buy qty, open sell qty (units), interleaved
-    cdef int64_t _open_count
-    cdef double _delta
-    cdef double _vega
-    cdef int64_t _pnl               # daily mark-to-market P&L, paise
-    cdef bint _kill
-    cdef int64_t _session_open      # ns, inclusive
-    cdef int64_t _session_close     # ns, exclusive
+    cdef RiskState _st              # the scalar state
     cdef int64_t* _ring             # accepted-order timestamps, capacity max_orders_per_second
-    cdef int64_t _ring_head         # oldest entry when the ring is full
-    cdef int64_t _ring_n
+    cdef int64_t* _undo             # check_batch's undo log: (open index, qty) per accepted order
+    cdef Py_ssize_t _undo_cap       # int64 slots
 
-    # kernel doors: trust their input, never raise
-    cdef int evaluate_c(self, const OrderIn* o) noexcept nogil
-    cdef void record_c(self, int64_t ts) noexcept nogil
+    # kernel doors: trust their input, never raise (the rules themselves are the inline
+    # functions evaluate_rules / record_accepted in risk.pyx, shared by both doors)
     cdef int check_c(self, const OrderIn* o) noexcept nogil
-    cdef void check_batch_c(self, const BatchIn* b, int8_t* out) noexcept nogil
-    # the batch face's validation pass: first row with a bad engine-supplied value, or -1
-    cdef Py_ssize_t _first_bad_row(self, const BatchIn* b) noexcept nogil
+    # -1, or the first row whose engine-supplied values are out of range (checked in the loop)
+    cdef Py_ssize_t check_batch_c(self, const BatchIn* b, int8_t* out) noexcept nogil

@@ -7,19 +7,20 @@ reference price, timestamps, finite Greeks) and delegate to ``*_c`` kernels that
 input, never raise and run without the GIL. Risk checks never raise for an order: a failing
 order gets a reason code (STYLE.md item 9).
 
-All arithmetic on order values is exact in int64: products that could overflow for a hostile
-quantity or price are compared as divisions (``qty * px > limit`` <=> ``qty > limit // px``
-for positive integers), and every other product is bounded by the validated limits and by
-the MAX_* constants below.
+All arithmetic on order values is exact in int64: the order value ``qty * px`` is computed
+with overflow detection (an overflowing product is above every limit), the price band is
+compared as ``|p - ref| > (bps * ref) // 10000`` (equivalent for integers), and every other
+product is bounded by the validated limits, by the MAX_* constants below and by the order in
+which the rules run (from the lots-per-order rule on, ``qty <= 10**12``).
 """
 
 cimport cython
 cimport numpy as cnp
 from cpython.long cimport PyLong_CheckExact
-from libc.math cimport fabs, isfinite, isnan
-from libc.stdint cimport INT64_MAX, int8_t, int64_t, uint8_t
-from libc.stdlib cimport calloc, free
-from libc.string cimport memset
+from libc.math cimport INFINITY, fabs, isfinite, isnan
+from libc.stdint cimport INT64_MAX, int8_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
 
 import operator
 
@@ -77,6 +78,7 @@ MAX_PAISE = C_MAX_PAISE
 
 # column order of BatchIn.col
 cdef enum:
+    BATCH_BLOCK = 512       # rows validated per vectorised pass (~40 KB of columns)
     B_IDX = 0
     B_SIDE = 1
     B_QTY = 2
@@ -91,8 +93,50 @@ _INT_COLUMNS = ("idx", "side", "qty", "price_paise", "ref_price_paise", "lot_siz
 _FLOAT_COLUMNS = ("delta_per_unit", "vega_per_unit")
 
 
+cdef extern from *:
+    ctypedef const int64_t* ci64p_r "const int64_t * __restrict__"
+    ctypedef const double* cf64p_r "const double * __restrict__"
+    # GCC / Clang: a * b, and whether it overflowed int64 (one imul + jo)
+    bint __builtin_mul_overflow(int64_t a, int64_t b, int64_t* res) noexcept nogil
+
+
 cdef inline int64_t _abs64(int64_t x) noexcept nogil:
     return -x if x < 0 else x
+
+
+cdef inline int64_t _mod(int64_t a, int64_t b) noexcept nogil:
+    """a % b for a >= 0, b >= 1: a 32-bit division when both fit (the usual case), which
+    costs a fraction of a 64-bit one."""
+    if ((<uint64_t>a) | (<uint64_t>b)) >> 32 == 0:
+        return <int64_t>(<uint32_t>a % <uint32_t>b)
+    return a % b
+
+
+cdef inline bint _block_ok(ci64p_r idx, ci64p_r side, ci64p_r ref, ci64p_r lot, ci64p_r tick,
+                           ci64p_r ts, cf64p_r dpu, cf64p_r vpu, Py_ssize_t i0, Py_ssize_t i1,
+                           int64_t n) noexcept nogil:
+    """_engine_ok for rows [i0, i1), as one OR-reduction that the compiler vectorises
+    (unsigned compares fold the two ends of each range into one)."""
+    cdef uint64_t bad = 0
+    cdef Py_ssize_t i
+    for i in range(i0, i1):
+        bad |= ((<uint64_t>idx[i] >= <uint64_t>n)
+                | (((<uint64_t>side[i] + 1) & ~(<uint64_t>2)) != 0)
+                | ((<uint64_t>lot[i] - 1) >= <uint64_t>C_MAX_LOT_SIZE)
+                | ((<uint64_t>tick[i] - 1) >= <uint64_t>C_MAX_PRICE)
+                | (<uint64_t>ref[i] > <uint64_t>C_MAX_PRICE)
+                | (ts[i] < 0)
+                | (not (fabs(dpu[i]) < INFINITY))
+                | (not (fabs(vpu[i]) < INFINITY)))
+    return bad == 0
+
+
+cdef inline bint _engine_ok(const OrderIn* o, int64_t n) noexcept nogil:
+    """The engine-supplied values of an order are in range (branch-free)."""
+    return ((0 <= o.idx) & (o.idx < n) & ((o.side == 1) | (o.side == -1))
+            & (1 <= o.lot) & (o.lot <= C_MAX_LOT_SIZE) & (1 <= o.tick) & (o.tick <= C_MAX_PRICE)
+            & (0 <= o.ref) & (o.ref <= C_MAX_PRICE) & (fabs(o.dpu) < INFINITY)
+            & (fabs(o.vpu) < INFINITY) & (o.ts >= 0))
 
 
 # ---- validation helpers (Python level; the face's only raising paths) --------------------------
@@ -200,6 +244,16 @@ _RULES = {
 cdef cnp.ndarray _column(str name, object x, object dtype, Py_ssize_t* n):
     """x as a C-contiguous 1-d array of dtype (a scalar becomes one element; n is set from the
     first 1-d column and every other 1-d column must match it)."""
+    cdef cnp.ndarray arr
+    cdef int typenum = (cnp.NPY_INT64 if dtype is np.int64 else
+                        cnp.NPY_FLOAT64 if dtype is np.float64 else cnp.NPY_BOOL)
+    if type(x) is np.ndarray:              # fast path: already the right array, used in place
+        arr = <cnp.ndarray>x
+        if (arr.ndim == 1 and cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_ISCARRAY_RO(arr)
+                and (n[0] < 0 or arr.shape[0] == n[0])):
+            if n[0] < 0:
+                n[0] = arr.shape[0]
+            return arr
     try:
         a = np.asarray(x)
     except (TypeError, ValueError) as exc:
@@ -225,6 +279,88 @@ cdef cnp.ndarray _column(str name, object x, object dtype, Py_ssize_t* n):
         elif a.shape[0] != n[0]:
             raise ValidationError(name, x, f"has length {a.shape[0]}, expected {n[0]}")
     return np.ascontiguousarray(a.reshape(-1), dtype=dtype)
+
+
+# ---- the rules (shared by check and check_batch) --------------------------------------------
+
+cdef inline int evaluate_rules(const RiskLimitsC* L, const RiskState* S, const int64_t* ring,
+                               const OrderIn* o, int64_t pos, int64_t open_same) noexcept nogil:
+    """The reason code of an order (the first failing check, in the documented order), given
+    the state S, the instrument's position and its open qty on the order's side. Pure: it
+    changes nothing. Inline, so that the batch loop keeps its copy of S in registers.
+
+    One branch per rule ("does it fail?": rarely taken in a normal flow, so well predicted);
+    each rule's condition is combined with ``&`` / ``|``, not ``and`` / ``or``, so that a
+    coin-flip sub-condition (is the order against the position?) is not a branch of its own.
+    Measured here on 10^5 orders with a random mix of outcomes (check_batch, default limits):
+    12.5 -> 9.3 ns per order. A rejection still costs one mispredicted branch, but the
+    branch-free versions tried (every rule into a bit mask, the lowest set bit being the
+    reason) were slower: 14.5 ns, and 12-14 ns with only the malformed-order rules branchy.
+    """
+    cdef int64_t qty = o.qty, price = o.price, ref = o.ref, side = o.side
+    cdef int64_t px, sq, value = 0
+    cdef double d, v
+    cdef bint sqoff = o.square_off
+    cdef bint exposure = not sqoff
+    cdef bint reducing, value_over
+    if S.kill & exposure:
+        return R_KILL_SWITCH
+    if L.enforce_market_hours & ((o.ts < S.session_open) | (o.ts >= S.session_close)):
+        return R_MARKET_CLOSED
+    if qty <= 0:
+        return R_QTY_NOT_POSITIVE
+    if _mod(qty, o.lot) != 0:
+        return R_QTY_NOT_LOT_MULTIPLE
+    if price < 0:
+        return R_PRICE_OFF_TICK
+    if _mod(price, o.tick) != 0:
+        return R_PRICE_OFF_TICK
+    if qty > L.max_lots_per_order * o.lot:      # from here on qty <= 10**12
+        return R_MAX_LOTS_PER_ORDER
+    # reducing: against the position, and with the working orders of the same side it does
+    # not go past flat
+    reducing = (side * pos < 0) & (open_same + qty <= _abs64(pos))
+    if sqoff & (not reducing):
+        return R_SQUARE_OFF_NOT_REDUCING
+    if (not reducing) & (S.pnl <= -L.max_daily_loss_paise):
+        return R_DAILY_LOSS_LIMIT
+    # |p - ref| * 10000 > bps * ref  <=>  |p - ref| > (bps * ref) // 10000 (integers)
+    if (price > 0) & (ref > 0) & (_abs64(price - ref) > (L.price_band_bps * ref) // 10000):
+        return R_PRICE_BAND
+    if S.open_count >= L.max_open_orders:
+        return R_MAX_OPEN_ORDERS
+    px = price if price > 0 else ref
+    value_over = __builtin_mul_overflow(qty, px, &value)
+    if exposure & (px > 0) & (value_over | (value > L.max_order_value_paise)):
+        return R_MAX_ORDER_VALUE
+    if (exposure & (not reducing)
+            & (_abs64(pos + side * (open_same + qty)) > L.max_lots_per_instrument * o.lot)):
+        return R_MAX_LOTS_PER_INSTRUMENT
+    sq = side * qty
+    d = S.delta + o.dpu * <double>sq
+    if exposure & (fabs(d) > L.max_abs_delta) & (fabs(d) > fabs(S.delta)):
+        return R_MAX_DELTA
+    v = S.vega + o.vpu * <double>sq
+    if exposure & (fabs(v) > L.max_abs_vega) & (fabs(v) > fabs(S.vega)):
+        return R_MAX_VEGA
+    if (S.ring_n == L.max_orders_per_second) & (o.ts - ring[S.ring_head] < NS_PER_S):
+        return R_RATE_LIMIT
+    return R_OK
+
+
+cdef inline void record_accepted(const RiskLimitsC* L, RiskState* S, int64_t* ring,
+                                 int64_t ts) noexcept nogil:
+    """Count an accepted order at ts in the rate window (a ring of the last
+    max_orders_per_second accepted timestamps)."""
+    cdef int64_t cap = L.max_orders_per_second
+    cdef int64_t j
+    if S.ring_n < cap:
+        j = S.ring_head + S.ring_n
+        ring[j - cap if j >= cap else j] = ts
+        S.ring_n += 1
+    else:
+        ring[S.ring_head] = ts
+        S.ring_head = 0 if S.ring_head + 1 == cap else S.ring_head + 1
 
 
 # ---- the checker -----------------------------------------------------------------------------
@@ -266,132 +402,123 @@ cdef class RiskChecker:
         self._ring = <int64_t*>calloc(L.max_orders_per_second, sizeof(int64_t))
         if self._pos == NULL or self._open == NULL or self._ring == NULL:
             raise MemoryError()
-        self._open_count = 0
-        self._delta = 0.0
-        self._vega = 0.0
-        self._pnl = 0
-        self._kill = False
-        self._session_open = 0
-        self._session_close = 0
-        self._ring_head = 0
-        self._ring_n = 0
+        self._st.open_count = 0
+        self._st.delta = 0.0
+        self._st.vega = 0.0
+        self._st.pnl = 0
+        self._st.kill = False
+        self._st.session_open = 0
+        self._st.session_close = 0
+        self._st.ring_head = 0
+        self._st.ring_n = 0
+        self._undo = NULL
+        self._undo_cap = 0
 
     def __dealloc__(self):
         free(self._pos)
         free(self._open)
         free(self._ring)
+        free(self._undo)
 
     # -- kernels ---------------------------------------------------------------------------------
 
-    cdef int evaluate_c(self, const OrderIn* o) noexcept nogil:
-        """The reason code of an order; changes nothing."""
-        cdef const RiskLimitsC* L = &self._lim
-        cdef int64_t qty = o.qty, px, pos, open_same, band, sq
-        cdef double d, v
-        cdef bint reducing
-        if self._kill and not o.square_off:
-            return R_KILL_SWITCH
-        if L.enforce_market_hours and not (self._session_open <= o.ts < self._session_close):
-            return R_MARKET_CLOSED
-        if qty <= 0:
-            return R_QTY_NOT_POSITIVE
-        if qty % o.lot != 0:
-            return R_QTY_NOT_LOT_MULTIPLE
-        if o.price < 0 or o.price % o.tick != 0:
-            return R_PRICE_OFF_TICK
-        if qty > L.max_lots_per_order * o.lot:      # from here on qty <= 10**12
-            return R_MAX_LOTS_PER_ORDER
-        pos = self._pos[o.idx]
-        open_same = self._open[2 * o.idx + (0 if o.side > 0 else 1)]
-        # reducing: against the position, and with the working orders of the same side it
-        # does not go past flat
-        reducing = o.side * pos < 0 and open_same + qty <= _abs64(pos)
-        if o.square_off and not reducing:
-            return R_SQUARE_OFF_NOT_REDUCING
-        if not reducing and self._pnl <= -L.max_daily_loss_paise:
-            return R_DAILY_LOSS_LIMIT
-        if o.price > 0 and o.ref > 0:
-            band = (L.price_band_bps * o.ref) // 10000     # |p - ref| * 10000 > bps * ref
-            if _abs64(o.price - o.ref) > band:
-                return R_PRICE_BAND
-        if self._open_count >= L.max_open_orders:
-            return R_MAX_OPEN_ORDERS
-        if not o.square_off:
-            px = o.price if o.price > 0 else o.ref
-            if px > 0 and qty > L.max_order_value_paise // px:
-                return R_MAX_ORDER_VALUE
-            if not reducing and (_abs64(pos + o.side * (open_same + qty))
-                                 > L.max_lots_per_instrument * o.lot):
-                return R_MAX_LOTS_PER_INSTRUMENT
-            sq = o.side * qty
-            d = self._delta + o.dpu * <double>sq
-            if fabs(d) > L.max_abs_delta and fabs(d) > fabs(self._delta):
-                return R_MAX_DELTA
-            v = self._vega + o.vpu * <double>sq
-            if fabs(v) > L.max_abs_vega and fabs(v) > fabs(self._vega):
-                return R_MAX_VEGA
-        if (self._ring_n == L.max_orders_per_second
-                and o.ts - self._ring[self._ring_head] < NS_PER_S):
-            return R_RATE_LIMIT
-        return R_OK
-
-    cdef void record_c(self, int64_t ts) noexcept nogil:
-        """Count an accepted order at ts in the rate window."""
-        cdef int64_t cap = self._lim.max_orders_per_second
-        cdef int64_t j
-        if self._ring_n < cap:
-            j = self._ring_head + self._ring_n
-            self._ring[j - cap if j >= cap else j] = ts
-            self._ring_n += 1
-        else:
-            self._ring[self._ring_head] = ts
-            self._ring_head = 0 if self._ring_head + 1 == cap else self._ring_head + 1
-
     cdef int check_c(self, const OrderIn* o) noexcept nogil:
-        cdef int rc = self.evaluate_c(o)
+        """The reason code of one order; a passed order is recorded in the rate window."""
+        cdef int rc = evaluate_rules(&self._lim, &self._st, self._ring, o,
+                                     self._pos[o.idx], self._open[2 * o.idx + (o.side < 0)])
         if rc == R_OK:
-            self.record_c(o.ts)
+            record_accepted(&self._lim, &self._st, self._ring, o.ts)
         return rc
 
-    cdef void check_batch_c(self, const BatchIn* b, int8_t* out) noexcept nogil:
+    cdef Py_ssize_t check_batch_c(self, const BatchIn* b, int8_t* out) noexcept nogil:
         """Check b.n orders in sequence. An accepted order is recorded in the rate window and,
         for the rest of the batch only, counts as a working order (open count, open qty of its
         side) with its Greeks added to the portfolio; those tentative effects are undone at the
-        end."""
-        cdef Py_ssize_t i
+        end. Returns -1, or the first row whose engine-supplied values are out of range (then
+        every effect but the rate window's is undone; the caller restores that)."""
+        cdef Py_ssize_t i, m = 0, bad = -1, n = b.n
         cdef OrderIn o
         cdef int rc
-        cdef int64_t count0 = self._open_count
-        cdef double delta0 = self._delta, vega0 = self._vega
-        cdef int64_t j
-        for i in range(b.n):
-            o.idx = b.col[B_IDX][i * b.step[B_IDX]]
-            o.side = b.col[B_SIDE][i * b.step[B_SIDE]]
-            o.qty = b.col[B_QTY][i * b.step[B_QTY]]
-            o.price = b.col[B_PRICE][i * b.step[B_PRICE]]
-            o.ref = b.col[B_REF][i * b.step[B_REF]]
-            o.lot = b.col[B_LOT][i * b.step[B_LOT]]
-            o.tick = b.col[B_TICK][i * b.step[B_TICK]]
-            o.ts = b.col[B_TS][i * b.step[B_TS]]
-            o.dpu = b.fcol[0][i * b.fstep[0]]
-            o.vpu = b.fcol[1][i * b.fstep[1]]
-            o.square_off = b.sq != NULL and b.sq[i * b.sqstep] != 0
-            rc = self.evaluate_c(&o)
-            out[i] = <int8_t>rc
-            if rc == R_OK:
-                self.record_c(o.ts)
-                self._open_count += 1
-                self._open[2 * o.idx + (0 if o.side > 0 else 1)] += o.qty
-                self._delta = self._delta + o.dpu * <double>(o.side * o.qty)
-                self._vega = self._vega + o.vpu * <double>(o.side * o.qty)
-        for i in range(b.n):
-            if out[i] == R_OK:
-                j = 2 * b.col[B_IDX][i * b.step[B_IDX]]
-                j += 0 if b.col[B_SIDE][i * b.step[B_SIDE]] > 0 else 1
-                self._open[j] -= b.col[B_QTY][i * b.step[B_QTY]]
-        self._open_count = count0
-        self._delta = delta0
-        self._vega = vega0
+        cdef int64_t k
+        # everything the loop reads lives in locals: the compiler may not assume that the
+        # stores to the open quantities and the codes leave a struct field unchanged
+        cdef RiskState st = self._st            # private copy: kept in registers
+        cdef RiskLimitsC lim = self._lim
+        cdef int64_t n_inst = self.n_instruments
+        cdef int64_t* pos = self._pos
+        cdef int64_t* opn = self._open
+        cdef int64_t* ring = self._ring
+        cdef int64_t* undo = self._undo         # (open index, qty) per accepted order
+        cdef ci64p_r c_idx = b.col[B_IDX]
+        cdef ci64p_r c_side = b.col[B_SIDE]
+        cdef ci64p_r c_qty = b.col[B_QTY]
+        cdef ci64p_r c_price = b.col[B_PRICE]
+        cdef ci64p_r c_ref = b.col[B_REF]
+        cdef ci64p_r c_lot = b.col[B_LOT]
+        cdef ci64p_r c_tick = b.col[B_TICK]
+        cdef ci64p_r c_ts = b.col[B_TS]
+        cdef cf64p_r c_dpu = b.fcol[0]
+        cdef cf64p_r c_vpu = b.fcol[1]
+        cdef const uint8_t* c_sq = b.sq
+        cdef Py_ssize_t i0 = 0, i1
+        while i0 < n and bad < 0:
+            # validate a block in one vectorised pass (it then stays in cache for the checks;
+            # validating row by row inside the loop below cost ~1.5 ns per order)
+            i1 = i0 + BATCH_BLOCK if n - i0 > BATCH_BLOCK else n
+            if not _block_ok(c_idx, c_side, c_ref, c_lot, c_tick, c_ts, c_dpu, c_vpu, i0, i1,
+                             n_inst):
+                for i in range(i0, i1):
+                    o.idx = c_idx[i]
+                    o.side = c_side[i]
+                    o.ref = c_ref[i]
+                    o.lot = c_lot[i]
+                    o.tick = c_tick[i]
+                    o.ts = c_ts[i]
+                    o.dpu = c_dpu[i]
+                    o.vpu = c_vpu[i]
+                    if not _engine_ok(&o, n_inst):
+                        bad = i
+                        break
+                if bad < 0:                     # the block changed under us (another thread)
+                    bad = i0
+                i1 = bad
+            for i in range(i0, i1):
+                o.idx = c_idx[i]
+                o.side = c_side[i]
+                o.qty = c_qty[i]
+                o.price = c_price[i]
+                o.ref = c_ref[i]
+                o.lot = c_lot[i]
+                o.tick = c_tick[i]
+                o.ts = c_ts[i]
+                o.dpu = c_dpu[i]
+                o.vpu = c_vpu[i]
+                o.square_off = c_sq[i] != 0 if c_sq != NULL else False
+                # memory safety does not rest on the block pass alone: the columns are the
+                # caller's arrays and the GIL is released (another thread could write to them)
+                if (<uint64_t>o.idx >= <uint64_t>n_inst) | (o.lot < 1) | (o.tick < 1):
+                    bad = i
+                    break
+                k = 2 * o.idx + (o.side < 0)
+                rc = evaluate_rules(&lim, &st, ring, &o, pos[o.idx], opn[k])
+                out[i] = <int8_t>rc
+                if rc == R_OK:
+                    record_accepted(&lim, &st, ring, o.ts)
+                    opn[k] += o.qty
+                    undo[2 * m] = k
+                    undo[2 * m + 1] = o.qty
+                    m += 1
+                    st.open_count += 1
+                    st.delta = st.delta + o.dpu * <double>(o.side * o.qty)
+                    st.vega = st.vega + o.vpu * <double>(o.side * o.qty)
+            i0 = i1
+        # undo the tentative effects from the log (no second pass over the columns); the rate
+        # window is kept
+        for i in range(m):
+            opn[undo[2 * i]] -= undo[2 * i + 1]
+        self._st.ring_head = st.ring_head
+        self._st.ring_n = st.ring_n
+        return bad
 
     # -- checks (Python face) --------------------------------------------------------------------
 
@@ -419,10 +546,7 @@ cdef class RiskChecker:
         o.dpu = delta_per_unit
         o.vpu = vega_per_unit
         o.square_off = square_off
-        if not (0 <= o.idx < self.n_instruments and (o.side == 1 or o.side == -1)
-                and 1 <= o.lot <= C_MAX_LOT_SIZE and 1 <= o.tick <= C_MAX_PRICE
-                and 0 <= o.ref <= C_MAX_PRICE and isfinite(o.dpu) and isfinite(o.vpu)
-                and o.ts >= 0):
+        if not _engine_ok(&o, self.n_instruments):
             if not 0 <= o.idx < self.n_instruments:
                 raise ValidationError("idx", idx, f"must be in [0, {self.n_instruments})")
             name, value = _bad_engine_value(o.side, o.ref, o.lot, o.tick, o.dpu, o.vpu, o.ts)
@@ -435,11 +559,12 @@ cdef class RiskChecker:
 
         Every argument is a 1-d array (all of one length) or a scalar that applies to every
         order. Orders are checked in sequence and see each other's effects (see the face).
-        Bad engine-supplied values raise ValidationError naming the field and row before any
-        order is checked; the state is then unchanged.
+        A bad engine-supplied value raises ValidationError naming the field and row; the
+        state is then as before the call.
         """
         cdef Py_ssize_t n = -1
         cdef BatchIn b
+        cdef int64_t* undo
         cdef int k
         cdef Py_ssize_t i, r
         cdef cnp.ndarray a
@@ -453,57 +578,56 @@ cdef class RiskChecker:
         sqcol = None if square_off is None else _column("square_off", square_off, np.bool_, &n)
         if n < 0:
             n = 1
+        # scalars become full columns: the kernel then walks 11 unit-stride arrays with one
+        # index (per-column strides cost a load and a multiply per column and row)
         for k in range(8):
-            a = cols[k]
+            a = cols[k] if cols[k].shape[0] == n else np.full(n, cols[k][0], np.int64)
+            cols[k] = a
             b.col[k] = <const int64_t*>cnp.PyArray_DATA(a)
-            b.step[k] = 0 if a.shape[0] == 1 and n != 1 else 1
         for k in range(2):
-            a = fcols[k]
+            a = fcols[k] if fcols[k].shape[0] == n else np.full(n, fcols[k][0], np.float64)
+            fcols[k] = a
             b.fcol[k] = <const double*>cnp.PyArray_DATA(a)
-            b.fstep[k] = 0 if a.shape[0] == 1 and n != 1 else 1
         b.sq = NULL
-        b.sqstep = 0
         if sqcol is not None:
-            a = sqcol
+            a = sqcol if sqcol.shape[0] == n else np.full(n, sqcol[0], np.bool_)
+            sqcol = a
             b.sq = <const uint8_t*>cnp.PyArray_DATA(a)
-            b.sqstep = 0 if a.shape[0] == 1 and n != 1 else 1
         b.n = n
-        r = self._first_bad_row(&b)
-        if r >= 0:
-            i = b.col[B_IDX][r * b.step[B_IDX]]
-            if not 0 <= i < self.n_instruments:
-                raise ValidationError(f"idx[{r}]", i, f"must be in [0, {self.n_instruments})")
-            name, value = _bad_engine_value(
-                b.col[B_SIDE][r * b.step[B_SIDE]], b.col[B_REF][r * b.step[B_REF]],
-                b.col[B_LOT][r * b.step[B_LOT]], b.col[B_TICK][r * b.step[B_TICK]],
-                b.fcol[0][r * b.fstep[0]], b.fcol[1][r * b.fstep[1]],
-                b.col[B_TS][r * b.step[B_TS]])
-            raise ValidationError(f"{name}[{r}]", value, _RULES[name])
+        if 2 * n > self._undo_cap:
+            undo = <int64_t*>realloc(self._undo, 2 * n * sizeof(int64_t))
+            if undo == NULL:
+                raise MemoryError()
+            self._undo = undo
+            self._undo_cap = 2 * n
         cdef cnp.ndarray codes = np.empty(n, dtype=np.int8)
         cdef int8_t* out = <int8_t*>cnp.PyArray_DATA(codes)
+        # the rate window as it was, in case a row turns out bad half-way
+        cdef int64_t cap = self._lim.max_orders_per_second
+        cdef int64_t head0 = self._st.ring_head, n0 = self._st.ring_n
+        cdef int64_t* ring0 = <int64_t*>malloc(cap * sizeof(int64_t))
+        if ring0 == NULL:
+            raise MemoryError()
+        memcpy(ring0, self._ring, cap * sizeof(int64_t))
         with nogil:
-            self.check_batch_c(&b, out)
+            r = self.check_batch_c(&b, out)
+            if r >= 0:
+                memcpy(self._ring, ring0, cap * sizeof(int64_t))
+                self._st.ring_head = head0
+                self._st.ring_n = n0
+            free(ring0)
+        if r >= 0:
+            i = b.col[B_IDX][r]
+            if not 0 <= i < self.n_instruments:
+                raise ValidationError(f"idx[{r}]", i, f"must be in [0, {self.n_instruments})")
+            bad_field = _bad_engine_value(b.col[B_SIDE][r], b.col[B_REF][r], b.col[B_LOT][r],
+                                          b.col[B_TICK][r], b.fcol[0][r], b.fcol[1][r],
+                                          b.col[B_TS][r])
+            if bad_field is None:
+                raise ValidationError("columns", r, "changed while check_batch was running")
+            name, value = bad_field
+            raise ValidationError(f"{name}[{r}]", value, _RULES[name])
         return codes
-
-    cdef Py_ssize_t _first_bad_row(self, const BatchIn* b) noexcept nogil:
-        cdef Py_ssize_t i
-        cdef int64_t x, side, lot, tick, ref, ts
-        cdef double dpu, vpu
-        for i in range(b.n):
-            x = b.col[B_IDX][i * b.step[B_IDX]]
-            side = b.col[B_SIDE][i * b.step[B_SIDE]]
-            ref = b.col[B_REF][i * b.step[B_REF]]
-            lot = b.col[B_LOT][i * b.step[B_LOT]]
-            tick = b.col[B_TICK][i * b.step[B_TICK]]
-            ts = b.col[B_TS][i * b.step[B_TS]]
-            dpu = b.fcol[0][i * b.fstep[0]]
-            vpu = b.fcol[1][i * b.fstep[1]]
-            if not (0 <= x < self.n_instruments and (side == 1 or side == -1)
-                    and 1 <= lot <= C_MAX_LOT_SIZE and 1 <= tick <= C_MAX_PRICE
-                    and 0 <= ref <= C_MAX_PRICE and isfinite(dpu) and isfinite(vpu)
-                    and ts >= 0):
-                return i
-        return -1
 
     # -- state updates the engine calls ----------------------------------------------------------
 
@@ -542,7 +666,7 @@ cdef class RiskChecker:
         if self._open[k] + q > C_MAX_POSITION:
             raise ValidationError("qty", qty, f"the open qty would exceed {C_MAX_POSITION}")
         self._open[k] += q
-        self._open_count += 1
+        self._st.open_count += 1
 
     def on_order_done(self, idx, side, remaining_qty):
         """A working order ended (filled, cancelled, rejected or expired) with remaining_qty
@@ -551,14 +675,14 @@ cdef class RiskChecker:
         cdef int s = _side_of(side)
         cdef int64_t q = _int_arg("remaining_qty", remaining_qty, 0, C_MAX_QTY)
         cdef int64_t k = 2 * i + (0 if s > 0 else 1)
-        if self._open_count == 0:
+        if self._st.open_count == 0:
             raise ValidationError("idx", idx, "no working order is open (on_order_open first)")
         if q > self._open[k]:
             raise ValidationError("remaining_qty", remaining_qty,
                                   f"exceeds the open {'buy' if s > 0 else 'sell'} qty "
                                   f"({self._open[k]}) of instrument {idx}")
         self._open[k] -= q
-        self._open_count -= 1
+        self._st.open_count -= 1
 
     def set_portfolio_greeks(self, double delta, double vega):
         """The portfolio's total delta and vega (the units of the per-unit Greeks times units)."""
@@ -566,18 +690,18 @@ cdef class RiskChecker:
             raise ValidationError("delta", delta, "must be finite")
         if not isfinite(vega):
             raise ValidationError("vega", vega, "must be finite")
-        self._delta = delta
-        self._vega = vega
+        self._st.delta = delta
+        self._st.vega = vega
 
     def set_daily_pnl(self, paise):
         """Today's mark-to-market P&L, realised + unrealised, in paise."""
-        self._pnl = _int_arg("paise", paise, -C_MAX_PAISE, C_MAX_PAISE)
+        self._st.pnl = _int_arg("paise", paise, -C_MAX_PAISE, C_MAX_PAISE)
 
     def set_kill_switch(self, on):
         """Engage (True) or release (False) the kill switch."""
         if not isinstance(on, bool):
             raise ValidationError("on", on, "must be a bool")
-        self._kill = on
+        self._st.kill = on
 
     def set_session(self, open_ns, close_ns):
         """Today's continuous session: orders are accepted for open_ns <= ts_ns < close_ns."""
@@ -585,15 +709,15 @@ cdef class RiskChecker:
         cdef int64_t c = _int_arg("close_ns", close_ns, 0, INT64_MAX)
         if c <= o:
             raise ValidationError("close_ns", close_ns, f"must be after open_ns ({o})")
-        self._session_open = o
-        self._session_close = c
+        self._st.session_open = o
+        self._st.session_close = c
 
     def reset_day(self):
         """Start a new trading day: daily P&L to 0 and the orders-per-second window emptied.
         Positions, working orders, Greeks, the kill switch and the session are kept."""
-        self._pnl = 0
-        self._ring_head = 0
-        self._ring_n = 0
+        self._st.pnl = 0
+        self._st.ring_head = 0
+        self._st.ring_n = 0
         memset(self._ring, 0, self._lim.max_orders_per_second * sizeof(int64_t))
 
     # -- queries ---------------------------------------------------------------------------------
@@ -622,8 +746,8 @@ cdef class RiskChecker:
         cdef int64_t ts = _int_arg("ts_ns", ts_ns, 0, INT64_MAX)
         cdef int64_t cap = self._lim.max_orders_per_second
         cdef int64_t i, j, c = 0
-        for i in range(self._ring_n):
-            j = self._ring_head + i
+        for i in range(self._st.ring_n):
+            j = self._st.ring_head + i
             if ts - self._ring[j - cap if j >= cap else j] < NS_PER_S:
                 c += 1
         return c
@@ -631,30 +755,30 @@ cdef class RiskChecker:
     @property
     def open_orders(self):
         """Number of working orders."""
-        return self._open_count
+        return self._st.open_count
 
     @property
     def portfolio_delta(self):
-        return self._delta
+        return self._st.delta
 
     @property
     def portfolio_vega(self):
-        return self._vega
+        return self._st.vega
 
     @property
     def daily_pnl_paise(self):
-        return self._pnl
+        return self._st.pnl
 
     @property
     def kill_switch(self):
-        return bool(self._kill)
+        return bool(self._st.kill)
 
     @property
     def session(self):
         """(open_ns, close_ns); (0, 0) until set_session is called."""
-        return (self._session_open, self._session_close)
+        return (self._st.session_open, self._st.session_close)
 
     def __repr__(self):
         return (f"RiskChecker(n_instruments={self.n_instruments}, open_orders="
-                f"{self._open_count}, kill_switch={bool(self._kill)}, "
-                f"daily_pnl_paise={self._pnl})")
+                f"{self._st.open_count}, kill_switch={bool(self._st.kill)}, "
+                f"daily_pnl_paise={self._st.pnl})")

@@ -4,9 +4,9 @@ Implements the rules of :mod:`algoengine.risk` (the face's docstring is the spec
 with the same API as the compiled ``RiskChecker``: plain lists for positions and open
 quantities, a deque for the rate window, and Python's exact integers for every comparison,
 written straight from the rules (``qty * price > limit``, ``|p - ref| * 10_000 > bps * ref``)
-where the compiled kernel divides to stay inside int64. Float arithmetic on the Greeks is the
-same sequence of IEEE operations as the kernel's (``delta + dpu * float(side * qty)``), so
-results agree exactly.
+where the compiled kernel detects overflow or divides to stay inside int64. Float arithmetic
+on the Greeks is the same sequence of IEEE operations as the kernel's
+(``delta + dpu * float(side * qty)``), so results agree exactly.
 
 Validation is only what the tests compare: the state updates raise ValidationError on the
 same contradictions as the compiled checker (fill larger than the open qty, order done with

@@ -581,6 +581,61 @@ def test_batch_broadcasts_scalars(impl: Callable[..., Any]) -> None:
     assert empty.shape == (0,)
 
 
+def _random_orders(rnd: random.Random, n: int, t0: int) -> list[dict[str, Any]]:
+    return [
+        order(
+            idx=rnd.randrange(4),
+            side=rnd.choice((1, -1)),
+            qty=LOT * rnd.randint(0, 5),
+            price_paise=rnd.choice((0, 1_000, 1_005, 1_003, 1_200)),
+            ref_price_paise=rnd.choice((0, 1_000)),
+            delta_per_unit=rnd.uniform(-1, 1),
+            vega_per_unit=rnd.uniform(0, 5),
+            ts_ns=t0 + k * 40_000_000,
+            square_off=rnd.random() < 0.05,
+        )
+        for k in range(n)
+    ]
+
+
+def test_large_batch_equals_reference() -> None:
+    """Several validation blocks (512 rows each) with state carried between them."""
+    lim = replace(LIMITS, max_open_orders=400, max_lots_per_instrument=200)
+    ours, oracle = RiskChecker(lim, 4), ref.RiskChecker(lim, 4)
+    for c in (ours, oracle):
+        c.set_session(OPEN, CLOSE)
+        c.set_position(1, -10 * LOT)
+        c.on_order_open(2, 1, LOT)
+    orders = _random_orders(random.Random(11), 3_000, OPEN + 60 * S)
+    got = ours.check_batch(**_batch_args(orders))
+    exp = oracle.check_batch(**_batch_args(orders))
+    assert got.tolist() == exp.tolist()
+    assert len(set(got.tolist())) >= 6
+    assert state(ours) == state(oracle)
+    assert got.tolist().count(0) > 100
+    for o in orders[::97]:
+        t = o["ts_ns"]
+        assert ours.orders_in_window(t) == oracle.orders_in_window(t)
+
+
+def test_bad_row_in_a_later_block_restores_the_state() -> None:
+    c = RiskChecker(replace(LIMITS, max_open_orders=10**6), 4)
+    c.set_session(OPEN, CLOSE)
+    c.on_order_open(0, -1, LOT)
+    t = OPEN + 60 * S
+    first = c.check_batch(**_batch_args([order(ts_ns=t - S)]))
+    assert first.tolist() == [0]
+    before = state(c)
+    orders = _random_orders(random.Random(5), 1_200, t)
+    orders[900]["ref_price_paise"] = -1
+    with pytest.raises(ValidationError) as err:
+        c.check_batch(**_batch_args(orders))
+    assert err.value.field == "ref_price_paise[900]"
+    assert state(c) == before
+    assert c.orders_in_window(t - S) == 1  # the window is as it was: one order, at t - 1 s
+    assert c.orders_in_window(t) == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. bad input
 # ---------------------------------------------------------------------------------------------

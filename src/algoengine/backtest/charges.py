@@ -36,6 +36,7 @@ that applied then.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ class ChargesModel:
             if not isinstance(r, ChargeRates):
                 raise ValidationError(f"rates[{i}]", r, "must be a ChargeRates")
         ordered = sorted(rates, key=lambda r: r.effective_from)
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in itertools.pairwise(ordered):
             if a.effective_from == b.effective_from:
                 raise ValidationError(
                     "rates", rates, f"two sets take effect on {a.effective_from.isoformat()}"

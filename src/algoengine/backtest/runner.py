@@ -203,8 +203,7 @@ def assemble(
 
     def greeks(idx: int) -> tuple[float, float]:
         assert engine is not None
-        d, v, _ = engine.greeks_of([idx])
-        return d[0], v[0]
+        return engine.unit_greeks(idx)
 
     def session(day: date) -> tuple[int, int]:
         return calendar.session_open_ns(day), calendar.session_close_ns(day)

@@ -241,6 +241,7 @@ class Engine:
             if inst.kind is InstrumentKind.INDEX
         }
         self._index_set = set(self._spot_idx.values())
+        self._unit_greeks: dict[int, tuple[int, float, float]] = {}
         self._bar_state: dict[int, list[int]] = {}
         self.events_processed = 0  # market rows seen (quotes): the throughput figure
         self.slices_processed = 0
@@ -631,6 +632,33 @@ class Engine:
                 )
         self._chains[key] = (now, view)
         return view
+
+    def unit_greeks(self, idx: int) -> tuple[float, float]:
+        """(delta, vega) per unit of one option at its current mark, from the scalar kernels
+        (implied volatility from the mark, then the Greeks; 0 volatility where the mark does
+        not give one), cached for the current instant: the pre-trade check's per-order cost."""
+        from algoengine import greeks as gk
+
+        now = self.now_ns()
+        hit = self._unit_greeks.get(idx)
+        if hit is not None and hit[0] == now:
+            return hit[1], hit[2]
+        inst = self.universe[idx]
+        spot_idx = self._spot_idx.get(inst.underlying)
+        S = (int(self.ltp[spot_idx]) if spot_idx is not None else 0) / 100.0
+        K = (inst.strike_paise or 0) / 100.0
+        T = self.calendar.years_to_expiry(now, inst.expiry) if inst.expiry else 0.0
+        flag = "c" if inst.option_type == "CE" else "p"
+        d = v = 0.0
+        if S > 0 and K > 0:
+            try:
+                iv = gk.implied_vol(self.mark_price(idx) / 100.0, flag, S, K, T, self.config.rate)
+            except ValueError:
+                iv = 0.0
+            g = gk.greeks(flag, S, K, T, self.config.rate, iv)
+            d, v = g.delta, g.vega
+        self._unit_greeks[idx] = (now, d, v)
+        return d, v
 
     def greeks_of(self, idxs: Sequence[int]) -> tuple[list[float], list[float], list[float]]:
         """(delta, vega, iv) per unit for options at their current marks (NaN-free: 0 where

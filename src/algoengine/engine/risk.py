@@ -76,19 +76,6 @@ class RiskEngine:
             dpu, vpu = 1.0, 0.0
         else:
             dpu, vpu = 0.0, 0.0
-        args: dict[str, Any] = {
-            "idx": order.idx,
-            "side": side,
-            "qty": order.qty,
-            "price_paise": price or 0,
-            "ref_price_paise": ref,
-            "lot_size": inst.lot_size,
-            "tick_paise": inst.tick_paise,
-            "delta_per_unit": dpu,
-            "vega_per_unit": vpu,
-            "ts_ns": ts_ns,
-            "square_off": order.square_off,
-        }
         code = self.checker.check(
             order.idx,
             side,
@@ -105,6 +92,19 @@ class RiskEngine:
         if code == 0:
             return None
         self.denied += 1
+        args: dict[str, Any] = {
+            "idx": order.idx,
+            "side": side,
+            "qty": order.qty,
+            "price_paise": price or 0,
+            "ref_price_paise": ref,
+            "lot_size": inst.lot_size,
+            "tick_paise": inst.tick_paise,
+            "delta_per_unit": dpu,
+            "vega_per_unit": vpu,
+            "ts_ns": ts_ns,
+            "square_off": order.square_off,
+        }
         return RiskReason(code).name, describe(code, self.checker, **args)
 
     # ---- what the engine tells it ----------------------------------------------------------
