@@ -280,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="output file (.csv, .parquet or .json)")
         p.set_defaults(func=func)
 
+    from algoengine.persistence.cli import add_db_commands
+
+    add_db_commands(sub)
+
     cfg = sub.add_parser("config", help="configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
     show = cfg_sub.add_parser("show", help="print the effective configuration, secrets masked")

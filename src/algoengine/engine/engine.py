@@ -141,6 +141,7 @@ class FillRecord:
     charges_paise: int
     tag: str
     settlement: bool = False
+    trade_id: str = ""
 
 
 @dataclass(slots=True)
@@ -803,6 +804,7 @@ class Engine:
                     price_paise=event.price_paise,
                     charges_paise=charges,
                     tag=order.tag,
+                    trade_id=event.trade_id,
                 )
             )
             on_fill = getattr(self.risk, "on_fill", None)

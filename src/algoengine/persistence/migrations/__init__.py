@@ -1,0 +1,1 @@
+"""Alembic migrations of the algoengine database (run through :mod:`algoengine.persistence.db`)."""
