@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -134,6 +135,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     settings = _settings(args)
     out = args.out or settings.backtest.out_dir
+    started_ns = time.time_ns()
     result = run_backtest(
         settings,
         strategy_ids=[args.strategy] if args.strategy else None,
@@ -143,6 +145,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     m = result.metrics
+    if not args.no_db:
+        _record_backtest(settings, args, result, out, started_ns)
     print(m.format_summary())
     print(
         f"{result.events:,} market events ({result.slices:,} slices) in {result.seconds:.2f} s: "
@@ -150,6 +154,45 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     )
     print(f"report: {out}/")
     return 0
+
+
+def _record_backtest(
+    settings: Any, args: argparse.Namespace, result: Any, out: str, started_ns: int
+) -> None:
+    """Record the backtest and its metrics in the database (a failure is a warning: the
+    report on disk is the result)."""
+    import logging
+
+    try:
+        from algoengine.persistence.db import database_url, ensure_schema, make_engine
+        from algoengine.persistence.records import BacktestRunRow
+        from algoengine.persistence.repositories import new_backtest_id, record_backtest_run
+
+        db = make_engine(database_url(settings.database_url))
+        ensure_schema(db)
+        params = {
+            "strategies": [s.strategy_id for s in settings.strategies],
+            "strategy": args.strategy,
+            "start": str(result.days[0]) if result.days else None,
+            "end": str(result.days[-1]) if result.days else None,
+            "seed": settings.market.synthetic.seed,
+        }
+        record_backtest_run(
+            db,
+            BacktestRunRow(
+                id=new_backtest_id(),
+                params=params,
+                started_ns=started_ns,
+                finished_ns=time.time_ns(),
+                metrics=result.metrics.to_dict(),
+                output_dir=str(out),
+            ),
+        )
+        db.dispose()
+    except Exception as exc:  # the report is written; the database is a copy
+        logging.getLogger(__name__).warning(
+            "backtest not recorded in the database", extra={"error": str(exc)}
+        )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -257,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--from", dest="start", type=_date, help="first day (YYYY-MM-DD)")
     bt.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
     bt.add_argument("--quiet", action="store_true", help="no progress bar")
+    bt.add_argument("--no-db", action="store_true", help="do not record the run in the database")
     bt.set_defaults(func=_cmd_backtest)
 
     run = sub.add_parser("run", help="trade a session in paper mode on the synthetic market")

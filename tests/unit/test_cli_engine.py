@@ -55,6 +55,12 @@ def test_a_backtest_is_reproducible_byte_for_byte(tmp_path: Path) -> None:
     ]
     for name in names:
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "algoengine.sqlite") as db:  # the default database
+        rows = db.execute("SELECT output_dir, metrics FROM backtest_runs").fetchall()
+    assert sorted(r[0] for r in rows) == [str(outs[0]), str(outs[1])]
+    assert all('"net_pnl_paise"' in r[1] for r in rows)
     other = tmp_path / "seed8"
     algoengine(
         "backtest",
