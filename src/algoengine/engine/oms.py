@@ -225,6 +225,7 @@ class OrderManager:
         self._throttle = throttle or ThrottleConfig()
         self._seq = 0
         self.orders: dict[str, ManagedOrder] = {}
+        self._open: dict[str, ManagedOrder] = {}  # orders not yet terminal, oldest first
         self._queue: deque[tuple[int, ManagedOrder, dict[str, int | None]]] = deque()
         self._windows: dict[tuple[str, int], _Window] = {}
 
@@ -236,9 +237,7 @@ class OrderManager:
     def open_orders(self, strategy_id: str | None = None) -> list[ManagedOrder]:
         """Orders not yet in a terminal status, oldest first."""
         return [
-            o
-            for o in self.orders.values()
-            if o.is_open and (strategy_id is None or o.strategy_id == strategy_id)
+            o for o in self._open.values() if strategy_id is None or o.strategy_id == strategy_id
         ]
 
     def pending_actions(self) -> int:
@@ -300,6 +299,7 @@ class OrderManager:
             )
             parent = parent or order.client_order_id
             self.orders[order.client_order_id] = order
+            self._open[order.client_order_id] = order
             ids.append(order.client_order_id)
             denied = self._check.check(order, ts_ns) if self._check is not None else None
             if denied is not None:
@@ -491,6 +491,8 @@ class OrderManager:
                 )
                 return
             order.status = next_status(order.status, trigger)
+            if order.status.is_terminal:
+                self._open.pop(order.client_order_id, None)
         if event.venue_order_id is not None:
             order.venue_order_id = event.venue_order_id
         if isinstance(event, OrderFillEvent):

@@ -27,6 +27,7 @@ Model (the rules :class:`~algoengine.brokers.paper.PaperExchange` documents):
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -86,6 +87,7 @@ class InstrumentBook:
         self._syn_qty: dict[int, int] = {}  # synthetic id -> remaining units
         self._syn_level: dict[int, _Level] = {}  # synthetic id -> its level
         self._levels: dict[_Level, list[int]] = {}  # level -> synthetic ids, queue order
+        self._side_ticks: dict[int, list[int]] = {1: [], -1: []}  # sign -> level ticks, sorted
         self._consumed: dict[_Level, int] = {}  # level -> displayed units we traded with
         self._ours: set[int] = set()  # our resting order ids
         self.last_trade_ticks: int | None = None
@@ -199,8 +201,17 @@ class InstrumentBook:
 
         for level in [lv for lv in self._consumed if gone(lv)]:
             del self._consumed[level]
-        for level in [lv for lv in self._levels if gone(lv)]:
-            self._shrink(level, self.displayed_qty(*level))
+        side_ticks = self._side_ticks[sign]
+        if whole_side:
+            candidates = list(side_ticks)
+        elif sign > 0:  # bids: the snapshot covers its last level and everything above it
+            candidates = side_ticks[bisect.bisect_left(side_ticks, last) :]
+        else:  # asks: its last level and everything below it
+            candidates = side_ticks[: bisect.bisect_right(side_ticks, last)]
+        for t in candidates:
+            if t not in target:
+                level = (sign, t)
+                self._shrink(level, self.displayed_qty(*level))
         increases: list[tuple[_Level, int]] = []
         for ticks, qty in shown:
             level = (sign, ticks)
@@ -273,7 +284,11 @@ class InstrumentBook:
         if got is not None:
             self._syn_qty[sid] = int(got[2])
             self._syn_level[sid] = level
-            self._levels.setdefault(level, []).append(sid)
+            ids = self._levels.get(level)
+            if ids is None:
+                ids = self._levels[level] = []
+                bisect.insort(self._side_ticks[level[0]], level[1])
+            ids.append(sid)
         return trades
 
     def _is_level_tail(self, level: _Level, sid: int) -> bool:
@@ -319,3 +334,5 @@ class InstrumentBook:
         ids.remove(sid)
         if not ids:
             del self._levels[level]
+            side_ticks = self._side_ticks[level[0]]
+            del side_ticks[bisect.bisect_left(side_ticks, level[1])]
