@@ -30,11 +30,12 @@ from algoengine.domain.instruments import InstrumentKind
 from algoengine.domain.market_data import MarketSlice, Universe
 from algoengine.domain.orders import Side
 from algoengine.engine.clock import Clock
-from algoengine.engine.engine import Engine, FillRecord, ist_day
+from algoengine.engine.engine import Engine, FillRecord, Venue, ist_day
 from algoengine.engine.risk import RiskEngine
 from algoengine.errors import ConfigurationError
 from algoengine.market.calendar import TradingCalendar
 from algoengine.settings import MarketSource, Settings
+from algoengine.strategies.base import Strategy
 from algoengine.strategies.premium import PremiumSelling
 
 __all__ = [
@@ -180,14 +181,25 @@ def assemble(
     calendar: TradingCalendar,
     *,
     strategy_ids: Sequence[str] | None = None,
+    strategies: Sequence[Strategy] | None = None,
+    venue: Venue | None = None,
     run_code: str | None = None,
     clock: Clock | None = None,
+    with_risk: bool = True,
 ) -> Engine:
-    """Build the engine with the paper exchange, risk, charges and the chosen strategies."""
-    configs = (
-        [settings.strategy(s) for s in strategy_ids] if strategy_ids else list(settings.strategies)
-    )
-    venue = PaperExchange(settings.exchange, list(universe))
+    """Build the engine with the paper exchange, risk, charges and the chosen strategies.
+
+    ``strategies`` (strategy objects) replaces the configured ones; ``venue`` replaces the
+    paper exchange; ``with_risk=False`` leaves the risk engine out (benchmarks only)."""
+    if strategies is None:
+        configs = (
+            [settings.strategy(s) for s in strategy_ids]
+            if strategy_ids
+            else list(settings.strategies)
+        )
+        strategies = [PremiumSelling(c) for c in configs]
+    if venue is None:
+        venue = PaperExchange(settings.exchange, list(universe))
     from dataclasses import replace
 
     engine_cfg = settings.engine
@@ -208,17 +220,21 @@ def assemble(
     def session(day: date) -> tuple[int, int]:
         return calendar.session_open_ns(day), calendar.session_close_ns(day)
 
-    risk = RiskEngine(
-        settings.risk,
-        len(universe),
-        reference_price=ref_price,
-        greeks_per_unit=greeks,
-        session=session,
+    risk = (
+        RiskEngine(
+            settings.risk,
+            len(universe),
+            reference_price=ref_price,
+            greeks_per_unit=greeks,
+            session=session,
+        )
+        if with_risk
+        else None
     )
     engine = Engine(
         universe=universe,
         venue=venue,
-        strategies=[PremiumSelling(c) for c in configs],
+        strategies=strategies,
         calendar=calendar,
         config=engine_cfg,
         risk=risk,

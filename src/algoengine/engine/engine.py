@@ -241,7 +241,8 @@ class Engine:
             for i, inst in enumerate(universe)
             if inst.kind is InstrumentKind.INDEX
         }
-        self._index_set = set(self._spot_idx.values())
+        self._is_index = np.zeros(len(universe), dtype=np.bool_)
+        self._is_index[list(self._spot_idx.values())] = True
         self._unit_greeks: dict[int, tuple[int, float, float]] = {}
         self._bar_state: dict[int, list[int]] = {}
         self.events_processed = 0  # market rows seen (quotes): the throughput figure
@@ -474,11 +475,11 @@ class Engine:
                 working.setdefault(o.idx, []).append(o)
         if not working:
             return
-        pos = {int(i): k for k, i in enumerate(m.idx) if int(i) in working}
         for i, orders in working.items():
-            k = pos.get(i)
-            if k is None:
+            hits = np.flatnonzero(m.idx == i)
+            if len(hits) == 0:
                 continue
+            k = int(hits[0])
             if m.bar_close and m.high_paise is not None and m.low_paise is not None:
                 high, low = int(m.high_paise[k]), int(m.low_paise[k])
                 if not could_touch(orders, low, high):
@@ -510,12 +511,15 @@ class Engine:
                 if ltp > 0:
                     self._feeder.venue.on_trade(self._tokens[i], ltp, 1, ts)
 
+    def _index_rows(self, m: MarketSlice) -> list[int]:
+        """Rows of the slice that quote an index."""
+        rows: list[int] = np.flatnonzero(self._is_index[m.idx]).tolist()
+        return rows
+
     def _index_bars(self, m: MarketSlice) -> list[Bar]:
         bars = []
-        for k, i in enumerate(m.idx):
-            inst = self.universe[int(i)]
-            if inst.kind is not InstrumentKind.INDEX:
-                continue
+        for k in self._index_rows(m):
+            inst = self.universe[int(m.idx[k])]
             c = int(m.ltp_paise[k])
             o = int(m.open_paise[k]) if m.open_paise is not None else c
             h = int(m.high_paise[k]) if m.high_paise is not None else c
@@ -530,10 +534,8 @@ class Engine:
         of a later minute arrives."""
         bars = []
         minute_ns = 60_000_000_000
-        for k, i in enumerate(m.idx):
-            i = int(i)
-            if i not in self._index_set:
-                continue
+        for k in self._index_rows(m):
+            i = int(m.idx[k])
             px = int(m.ltp_paise[k])
             if px <= 0:
                 continue
@@ -738,6 +740,7 @@ class Engine:
                 int(self.bid_qty[idx]),
                 int(self.ask[idx]),
                 int(self.ask_qty[idx]),
+                unless_shown=True,
             )
         return self.oms.submit(
             strategy_id=strategy_id,

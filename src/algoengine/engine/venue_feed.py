@@ -100,11 +100,25 @@ class VenueFeeder:
         self.venue = venue
         self._tokens = tokens
         self._tick = tick_paise
+        self._shown: dict[int, tuple[int, int, int, int, int]] = {}  # idx -> last quote shown
 
     def show_quote(
-        self, idx: int, ts_ns: int, bid: int, bid_qty: int, ask: int, ask_qty: int
+        self,
+        idx: int,
+        ts_ns: int,
+        bid: int,
+        bid_qty: int,
+        ask: int,
+        ask_qty: int,
+        *,
+        unless_shown: bool = False,
     ) -> None:
-        """Bring one book up to date with a quote."""
+        """Bring one book up to date with a quote (``unless_shown``: skip it if this very
+        quote was shown at this very instant: showing it again would change nothing)."""
+        key = (ts_ns, bid, bid_qty, ask, ask_qty)
+        if unless_shown and self._shown.get(idx) == key:
+            return
+        self._shown[idx] = key
         if bid > 0 and ask > 0 and bid >= ask:  # a locked/crossed feed quote: widen by a tick
             ask = bid + int(self._tick[idx])
         bids, asks = synthetic_depth(bid, bid_qty, ask, ask_qty, int(self._tick[idx]))
