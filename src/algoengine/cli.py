@@ -259,6 +259,49 @@ def _cmd_market_master(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_command(args: argparse.Namespace) -> int:
+    """Post a command to the engine through the database (as the dashboard does)."""
+    import getpass
+
+    from algoengine.engine.commands import KillSwitch, Pause, Resume, SquareOff, StopStrategy
+    from algoengine.persistence.db import database_url, ensure_schema, make_engine
+    from algoengine.persistence.repositories import audit, get_command, post_command
+
+    who = f"cli:{getpass.getuser()}"
+    kind = args.command_kind
+    cmd: Any
+    if kind == "kill-switch":
+        cmd = KillSwitch(on=not args.off, issued_by=who)
+    elif kind == "square-off":
+        cmd = SquareOff(strategy_id=args.strategy, issued_by=who)
+    elif kind == "pause":
+        cmd = Pause(strategy_id=args.strategy, issued_by=who)
+    elif kind == "resume":
+        cmd = Resume(strategy_id=args.strategy, issued_by=who)
+    else:
+        if not args.strategy:
+            raise ValueError("stop: --strategy is required")
+        cmd = StopStrategy(strategy_id=args.strategy, issued_by=who)
+    settings = _settings(args)
+    db = make_engine(args.url or database_url(settings.database_url))
+    ensure_schema(db)
+    now = time.time_ns()
+    cid = post_command(db, cmd, issued_ns=now)
+    audit(db, ts_ns=now, actor=who, action=f"command {kind}", details={"command_id": cid})
+    print(f"command {cid} posted: {kind}" + (f" ({args.strategy})" if args.strategy else ""))
+    deadline = time.monotonic() + args.wait
+    while args.wait > 0 and time.monotonic() < deadline:
+        row = get_command(db, cid)
+        if row is not None and row.acted_ns is not None:
+            print(f"acted on by {row.acted_by}: {row.result}")
+            return 0
+        time.sleep(0.2)
+    if args.wait > 0:
+        print(f"not acted on within {args.wait:g} s (is an engine running?)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="algoengine",
@@ -323,6 +366,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--to", dest="end", type=_date, help="last day (YYYY-MM-DD)")
         p.add_argument("--out", required=True, help="output file (.csv, .parquet or .json)")
         p.set_defaults(func=func)
+
+    cm = sub.add_parser("command", help="send a command to the running engine (kill switch, ...)")
+    cm_sub = cm.add_subparsers(dest="command_kind", metavar="KIND", required=True)
+    for name, what in (
+        ("kill-switch", "cancel every working order and block new ones (--off releases)"),
+        ("square-off", "close positions (of --strategy, or all)"),
+        ("pause", "stop calling a strategy's market callbacks"),
+        ("resume", "undo pause"),
+        ("stop", "stop a strategy (--strategy)"),
+    ):
+        p = cm_sub.add_parser(name, help=what)
+        p.add_argument("--strategy", help="the strategy (default: all)")
+        p.add_argument("--url", help="database URL (default: configuration / environment)")
+        p.add_argument("--config", help="configuration file")
+        p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the engine")
+        if name == "kill-switch":
+            p.add_argument("--off", action="store_true", help="release the kill switch")
+        p.set_defaults(func=_cmd_command)
 
     from algoengine.persistence.cli import add_db_commands
 

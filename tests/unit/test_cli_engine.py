@@ -188,3 +188,49 @@ def test_a_recorded_market_replays_to_the_same_backtest(tmp_path: Path) -> None:
     for name in ("fills.csv", "orders.csv", "equity.csv", "trades.csv", "summary.json"):
         assert (tmp_path / "syn" / name).read_bytes() == (tmp_path / "rep" / name).read_bytes()
     assert len((tmp_path / "rep" / "fills.csv").read_text().splitlines()) > 3
+
+
+def test_a_command_posted_to_the_database_is_carried_out_by_the_running_engine(
+    tmp_path: Path,
+) -> None:
+    """`algoengine command kill-switch` (what the dashboard does) reaches a running paper
+    engine through the commands table; the engine acts, records the result, and the run's
+    rows show it started and stopped."""
+    import sqlite3
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "algoengine.cli",
+            "run",
+            "--speed",
+            "300",
+            "--day",
+            "2026-11-10",
+            "--out",
+            str(tmp_path / "p"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(4.0)  # the straddle is on, its stop-losses are working
+        sent = algoengine("command", "kill-switch", "--wait", "10", cwd=tmp_path)
+        assert sent.returncode == 0, sent.stderr
+        assert "acted on by" in sent.stdout and "kill switch on" in sent.stdout
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "orders still working" not in out  # the kill switch cancelled the stop-losses
+    with sqlite3.connect(tmp_path / "algoengine.sqlite") as db:
+        [(kind, acted_ns, result)] = db.execute(
+            "SELECT kind, acted_ns, result FROM commands"
+        ).fetchall()
+        runs = db.execute("SELECT mode, status, stop_reason FROM strategy_runs").fetchall()
+    assert kind == "KillSwitch" and acted_ns is not None and "orders cancelled" in result
+    assert runs == [("paper", "stopped", "signal SIGTERM")]

@@ -420,6 +420,7 @@ def run_paper(
     out_dir: str | Path | None = None,
     strategy_ids: Sequence[str] | None = None,
     install_signal_handlers: bool = True,
+    use_database: bool = True,
 ) -> PaperResult:
     """Trade one session in paper mode on the synthetic market, on a real clock accelerated
     ``speed`` times, starting at the session's open; stop cleanly at the session's end or on
@@ -448,6 +449,7 @@ def run_paper(
         clock=clock,
     )
     stop_reason = ["session ended"]
+    store = _open_store(settings, engine, engine.config.run_code) if use_database else None
     previous: dict[int, Any] = {}
     if install_signal_handlers:
 
@@ -463,6 +465,8 @@ def run_paper(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if store is not None:
+            store.close(stop_reason[0])
     seconds = time.perf_counter() - t0
     base = _results(engine, settings, days, seconds, out_dir)
     return PaperResult(
@@ -476,3 +480,65 @@ def run_paper(
         days=base.days,
         stop_reason=stop_reason[0],
     )
+
+
+class _Store:
+    """The database side of a paper or live run: the run's rows and the command poller."""
+
+    def __init__(self, db: Any, engine: Engine, run_id: str, poller: Any) -> None:
+        self.db = db
+        self.engine = engine
+        self.run_id = run_id
+        self.poller = poller
+
+    def close(self, reason: str) -> None:
+        from algoengine.persistence.repositories import record_run_stop
+
+        try:
+            self.poller.stop()
+            record_run_stop(self.db, self.run_id, stopped_ns=time.time_ns(), reason=reason)
+        except Exception as exc:
+            log.warning("could not record the end of the run", extra={"error": str(exc)})
+        finally:
+            self.db.dispose()
+
+
+def _open_store(settings: Settings, engine: Engine, run_id: str) -> _Store | None:
+    """Connect to the database (creating the schema on first use), record the run's start and
+    start polling for commands; ``None`` (with a warning) if the database is unusable: a paper
+    run goes on without it."""
+    import os
+    import socket
+
+    from algoengine.config import to_dict
+    from algoengine.persistence.command_poller import CommandPoller
+    from algoengine.persistence.db import database_url, ensure_schema, make_engine
+    from algoengine.persistence.records import RunMode, StrategyRunRow
+    from algoengine.persistence.repositories import record_run_start
+
+    url = database_url(settings.database_url)
+    try:
+        db = make_engine(url)
+        ensure_schema(db)
+        now = time.time_ns()
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        configs = {c.strategy_id: c for c in settings.strategies}
+        record_run_start(
+            db,
+            [
+                StrategyRunRow(
+                    run_id=run_id,
+                    strategy_id=sid,
+                    mode=RunMode.PAPER,
+                    started_ns=now,
+                    config=to_dict(configs[sid]) if sid in configs else {},
+                    owner=owner,
+                )
+                for sid in engine.strategy_ids()
+            ],
+        )
+        poller = CommandPoller(engine, db, owner=owner, strategy_ids=engine.strategy_ids()).start()
+        return _Store(db, engine, run_id, poller)
+    except Exception as exc:
+        log.warning("running without the database", extra={"error": str(exc)})
+        return None

@@ -31,6 +31,7 @@ import heapq
 import itertools
 import logging
 import queue
+import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -227,7 +228,7 @@ class Engine:
         )
         self._timers: list[tuple[int, int, str, str]] = []
         self._seq = itertools.count()
-        self._commands: queue.Queue[Command] = queue.Queue()
+        self._commands: queue.Queue[tuple[Command, Callable[[str], None] | None]] = queue.Queue()
         self._slots: dict[str, _Slot] = {}
         for s in strategies:
             if s.strategy_id in self._slots:
@@ -250,9 +251,12 @@ class Engine:
 
     # ---- public --------------------------------------------------------------------------
 
-    def post(self, command: Command) -> None:
-        """Queue a command for the loop (safe from any thread or a signal handler)."""
-        self._commands.put(command)
+    def post(self, command: Command, on_done: Callable[[str], None] | None = None) -> None:
+        """Queue a command for the loop (safe from any thread or a signal handler).
+
+        ``on_done`` is called in the loop's thread with the result text once the command has
+        been carried out (the command poller uses it to mark the stored command acted)."""
+        self._commands.put((command, on_done))
 
     def run(self, feed: Iterable[MarketSlice], *, until_ns: int | None = None) -> None:
         """Run the loop over a feed to its end (or ``until_ns``, or a StopEngine command)."""
@@ -300,12 +304,10 @@ class Engine:
             delay = clock.real_delay_s(ts_ns)
             if delay <= 0 or self._stopping:
                 return
-            try:
-                cmd = self._commands.get(timeout=min(delay, 0.2))
-            except queue.Empty:
+            if not self._commands.empty():
+                self._run_commands()  # commands run while the loop waits for the market
                 continue
-            self._commands.put(cmd)
-            self._run_commands()
+            time.sleep(min(delay, 0.02))
 
     def _run_until(self, ts_ns: int) -> None:
         """Run timers, throttle releases and venue arrivals due before ``ts_ns``, each at its
@@ -841,36 +843,56 @@ class Engine:
     def _run_commands(self) -> None:
         while True:
             try:
-                cmd = self._commands.get_nowait()
+                cmd, on_done = self._commands.get_nowait()
             except queue.Empty:
                 return
             log.info("command", extra={"command": type(cmd).__name__, "issued_by": cmd.issued_by})
-            self.handle(cmd)
+            try:
+                result = self.handle(cmd)
+            except ValidationError as exc:  # e.g. an unknown strategy: refused, not fatal
+                result = f"refused: {exc}"
+                log.warning(
+                    "command refused", extra={"command": type(cmd).__name__, "error": str(exc)}
+                )
+            if on_done is not None:
+                on_done(result)
 
-    def handle(self, cmd: Command) -> None:
-        """Carry out one command now (in the loop's thread)."""
+    def handle(self, cmd: Command) -> str:
+        """Carry out one command now (in the loop's thread); returns what was done."""
         ts = self.now_ns()
+        result = ""
         if isinstance(cmd, KillSwitch):
             self.kill_switch = cmd.on
             set_kill = getattr(self.risk, "set_kill_switch", None)
             if set_kill is not None:
                 set_kill(cmd.on)
             if cmd.on:
-                self.oms.cancel_all(ts)
+                n = self.oms.cancel_all(ts)
+                result = f"kill switch on: {n} orders cancelled, new orders blocked"
+            else:
+                result = "kill switch off"
         elif isinstance(cmd, SquareOff):
+            n = len(self.portfolio.open_positions(cmd.strategy_id))
             self.square_off(cmd.strategy_id, ts)
+            result = f"square off: {n} positions closing"
         elif isinstance(cmd, Pause | Resume):
-            for slot in self._selected(cmd.strategy_id):
+            slots = self._selected(cmd.strategy_id)
+            for slot in slots:
                 if slot.state != StrategyState.STOPPED:
                     slot.state = (
                         StrategyState.PAUSED if isinstance(cmd, Pause) else StrategyState.RUNNING
                     )
+            verb = "paused" if isinstance(cmd, Pause) else "resumed"
+            result = f"{verb}: " + ", ".join(s.strategy.strategy_id for s in slots)
         elif isinstance(cmd, StopStrategy):
             for slot in self._selected(cmd.strategy_id):
                 self._stop_strategy(slot, f"stopped by {cmd.issued_by}")
+            result = f"stopped: {cmd.strategy_id}"
         elif isinstance(cmd, StopEngine):
             self._stopping = cmd.reason
+            result = f"engine stopping: {cmd.reason}"
         self._pump(ts)
+        return result
 
     def _selected(self, strategy_id: str | None) -> list[_Slot]:
         if strategy_id is None:
