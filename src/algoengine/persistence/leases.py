@@ -14,6 +14,24 @@ strategy only while it holds that row's lease:
    over at its next :meth:`~LeaseManager.acquire` instead of after the ttl.
 5. Before every order, :meth:`LeaseManager.still_valid`.
 
+In an engine task::
+
+    leases = LeaseManager(engine, owner=task_id, ttl_s=5.0)
+    leases.ensure(strategy_ids)
+    # heartbeat thread, every leases.renew_interval_s (a LeaseStoreError: log, try again)
+    kept = leases.renew(leases.held())      # the lost ones: stop those strategies
+    new = leases.acquire()                  # start these (recover them from the journal)
+    # event loop, before every order of a strategy
+    if leases.still_valid(lease): ...send...
+    # journal writer: the strategy's rows under its lease
+    with fenced_transaction(engine, lease) as conn: ...write...
+    # shutdown: stop the strategies, then
+    leases.release_all()
+
+A task that lost a lease stops the strategy without touching its orders any more (no cancels
+either): the new owner rebuilds them from the journal and reconciles with the broker by client
+order id.
+
 Never two owners
 ----------------
 Exclusivity in the database comes from single statements: acquisition, renewal and release
@@ -49,12 +67,22 @@ Fair spread
 A task takes at most ``ceil(n / live) - mine`` leases per :meth:`~LeaseManager.acquire`, where
 ``n`` is the number of strategies it runs, ``live`` the number of distinct owners of unexpired
 leases among them plus itself, and ``mine`` the unexpired leases it already holds. When a task
-dies, its strategies are spread over the survivors (and any idle task) as they expire. The
-share only limits *taking*: a task that started when the others already held everything stays
-idle until a lease becomes free (a task dies or releases). The table has no row for a task
-that holds nothing, so others cannot see it and shed leases to it; a rolling restart spreads
-the strategies again. The counts are read just before the ``UPDATE``: two tasks acquiring at
-the same instant may exceed their shares (never their exclusivity).
+dies, its strategies are spread over the survivors (and any idle task) as they expire.
+
+A task that holds nothing is invisible to the others (the table has no row for it), so the
+first of several tasks starting together would count itself alone and take everything. Hence
+a task's *first* acquire takes at most ``initial_take`` leases (default 1): it shows up as an
+owner at once, and the tasks starting together split the rest fairly at their second call, one
+acquire period later (a task starting alone waits that period for the rest).
+
+The share only limits *taking*: a task that started when the others already held everything
+stays idle until a lease becomes free (a task dies or releases); nobody sheds leases to it,
+since nobody can see it (a rolling restart spreads the strategies again; shedding needs a
+table of live tasks, which the schema does not have yet). The counts are read just before the
+``UPDATE``: two tasks acquiring at the same instant may exceed their shares, never their
+exclusivity. Shares never leave a strategy orphaned: while a strategy is free, some live task
+holds fewer than its share (the shares add up to at least ``n``), or an idle task sees a share
+of at least one, and takes it at its next acquire.
 
 Fencing
 -------
@@ -64,7 +92,16 @@ token never repeats for a strategy). The engine stamps the token on what it jour
 :func:`assert_fenced` inside its own write transaction): the lease row is read ``FOR SHARE``
 and the write is refused with :class:`LeaseLostError` unless the row still names this owner
 and token. The shared row lock holds a takeover back until the write has committed, so every
-write of the old owner is ordered before the new owner's acquisition, and none after it.
+write of the old owner is ordered before the new owner's acquisition, and none after it. A
+writer paused inside its transaction cannot hold the takeover back for long: the transaction
+sets PostgreSQL's ``idle_in_transaction_session_timeout`` (``idle_timeout_s``), so the server
+ends the session, which rolls the write back and frees the row.
+
+What to fence: the *order intents* (a new order, a modification), written before the order
+goes to the broker; a task whose lease was taken can then not send at all, whatever its clock
+says. What the broker reports about orders already sent (acknowledgements, fills) is a fact:
+journal it without the check (the writes are idempotent, and the new owner reconciles by
+client order id).
 """
 
 from __future__ import annotations
@@ -155,11 +192,12 @@ class LeaseLostError(LeaseError):
         self.fencing_token = fencing_token
         self.holder = holder
         self.holder_token = holder_token
-        now = (
-            "has no lease row"
-            if holder_token is None
-            else f"is held by {holder!r} with token {holder_token}"
-        )
+        if holder_token is None:
+            now = "has no lease row"
+        elif holder is None:
+            now = f"was released (token {holder_token})"
+        else:
+            now = f"is held by {holder!r} with token {holder_token}"
         super().__init__(
             f"lease of strategy {strategy_id!r} lost by {owner!r} (token {fencing_token}): it {now}"
         )
@@ -308,6 +346,9 @@ class LeaseManager:
     database_clock
         Take expiry times from the database server's clock (``True``; PostgreSQL only) or from
         ``clock`` (``False``). Default: the server's clock on PostgreSQL, ``clock`` on SQLite.
+    initial_take
+        The most leases the first :meth:`acquire` takes (>= 1), so that tasks starting together
+        see each other before they split the strategies; ``None``: no such limit.
 
     Raises
     ------
@@ -327,6 +368,7 @@ class LeaseManager:
         clock: Callable[[], int] = time.time_ns,
         local_clock: Callable[[], int] = time.monotonic_ns,
         database_clock: bool | None = None,
+        initial_take: int | None = 1,
     ) -> None:
         self._engine = _check_engine(bind)
         self.owner = _check_id("owner", owner, NAME_LEN)
@@ -355,14 +397,20 @@ class LeaseManager:
         self._valid_ns = self._ttl_ns - round(self.safety_margin_s * _NS_PER_S)
         self._strategies: tuple[str, ...] | None = None
         self._held: dict[str, Lease] = {}
+        if initial_take is not None and (
+            isinstance(initial_take, bool) or not isinstance(initial_take, int) or initial_take < 1
+        ):
+            raise ValidationError("initial_take", initial_take, "must be an integer >= 1 or None")
+        self._initial_take = initial_take
+        self._first_acquire = True
         self._lock = threading.Lock()
 
     # -- properties --
 
     @property
     def renew_interval_s(self) -> float:
-        """How often to call :meth:`renew` [s]: ``ttl_s / 3`` (two renewals may fail before the
-        local validity runs out)."""
+        """How often to call :meth:`renew` [s]: ``ttl_s / 3``, so that after a failed renewal
+        the next one still comes before the local validity (``ttl - margin``) runs out."""
         return self.ttl_s / 3
 
     @property
@@ -373,7 +421,9 @@ class LeaseManager:
     def held(self) -> list[Lease]:
         """The leases this task holds now (last acquisition or renewal), by strategy id. Some
         may no longer be :meth:`still_valid`."""
-        return sorted(self._held.values(), key=lambda lease: lease.strategy_id)
+        with self._lock:
+            leases = list(self._held.values())
+        return sorted(leases, key=lambda lease: lease.strategy_id)
 
     def now_ns(self) -> int:
         """A reading of the local validity clock [ns] (what :meth:`still_valid` compares)."""
@@ -435,7 +485,8 @@ class LeaseManager:
         return created
 
     def acquire(self, max_count: int | None = None) -> list[Lease]:
-        """Take unowned or expired leases of this task's strategies, up to its fair share.
+        """Take unowned or expired leases of this task's strategies, up to its fair share
+        (the first call: at most ``initial_take``).
 
         Parameters
         ----------
@@ -471,6 +522,7 @@ class LeaseManager:
             t0 = self._local_clock()
             now = self._now_expr()
             live = t.c.expires_ns >= now
+            first = self._first_acquire
 
             def work(conn: Connection) -> list[_Returned]:
                 counts = conn.execute(
@@ -486,6 +538,8 @@ class LeaseManager:
                 quota = -(-n // (others + 1)) - held  # ceil(n / live) - mine
                 if max_count is not None:
                     quota = min(quota, max_count)
+                if first and self._initial_take is not None:
+                    quota = min(quota, self._initial_take)
                 if quota <= 0:
                     return []
                 free = or_(t.c.owner.is_(None), t.c.expires_ns < now)
@@ -507,6 +561,7 @@ class LeaseManager:
                 return [(r[0], int(r[1]), int(r[2])) for r in conn.execute(stmt)]
 
             rows = self._run("acquire", work)
+            self._first_acquire = False
             taken = [self._lease(row, t0) for row in rows]
             for lease in taken:
                 self._held[lease.strategy_id] = lease
