@@ -11,7 +11,8 @@ Sections (TOML tables): ``engine`` (:class:`EngineConfig`), ``exchange``
 (:class:`PaperExchangeConfig`), ``risk`` (:class:`RiskLimits`), ``charges`` (a list of dated
 :class:`ChargeRates`), ``market`` (:class:`MarketSettings`: the synthetic model or a replay
 file), ``strategies`` (a list of :class:`PremiumSellingConfig`), ``backtest``
-(:class:`BacktestSettings`), ``paper`` (:class:`PaperSettings`), ``database_url``.
+(:class:`BacktestSettings`), ``paper`` (:class:`PaperSettings`), ``journal``
+(:class:`JournalSettings`), ``database_url``.
 
 Contract facts (lot sizes, freeze quantities, expiry weekdays) live in
 ``market.synthetic.contracts``; exchange holidays in ``market.synthetic.holidays``.
@@ -38,6 +39,7 @@ from algoengine.strategies.premium import PremiumSellingConfig
 
 __all__ = [
     "BacktestSettings",
+    "JournalSettings",
     "MarketSettings",
     "MarketSource",
     "PaperSettings",
@@ -138,6 +140,40 @@ class PaperSettings:
             raise ConfigurationError(f"paper.speed: {self.speed} must be > 0")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JournalSettings:
+    """The engine's journal (paper and live runs; see :mod:`algoengine.persistence.journal`).
+
+    Parameters
+    ----------
+    spool_dir
+        Where records wait while the database is unreachable (replayed when it returns, or
+        at the next start).
+    on_outage
+        ``keep_trading`` (default) or ``stop_opening``: while the database is unreachable,
+        refuse orders that open or add to a position (exits still pass).
+    batch_max, flush_interval_s
+        Records per transaction, and how long the writer waits to fill a batch.
+    """
+
+    spool_dir: str = ".algoengine-spool"
+    on_outage: str = "keep_trading"
+    batch_max: int = 500
+    flush_interval_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.on_outage not in ("keep_trading", "stop_opening"):
+            raise ConfigurationError(
+                f"journal.on_outage: {self.on_outage!r} must be 'keep_trading' or 'stop_opening'"
+            )
+        if self.batch_max < 1:
+            raise ConfigurationError(f"journal.batch_max: {self.batch_max} must be >= 1")
+        if not self.flush_interval_s > 0:
+            raise ConfigurationError(
+                f"journal.flush_interval_s: {self.flush_interval_s} must be > 0"
+            )
+
+
 def _default_strategies() -> tuple[PremiumSellingConfig, ...]:
     return (PremiumSellingConfig(),)
 
@@ -160,6 +196,7 @@ class Settings:
     strategies: tuple[PremiumSellingConfig, ...] = field(default_factory=_default_strategies)
     backtest: BacktestSettings = field(default_factory=BacktestSettings)
     paper: PaperSettings = field(default_factory=PaperSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
     database_url: str = "sqlite:///algoengine.sqlite"
 
     def __post_init__(self) -> None:

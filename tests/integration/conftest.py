@@ -229,3 +229,133 @@ def migrated(engine: Engine) -> Engine:
     """``engine`` with the schema at the newest revision."""
     upgrade(engine)
     return engine
+
+
+# ---- a server of one test's own, which the test may stop and start ---------------------------
+
+
+@dataclass
+class StoppablePostgres:
+    """A PostgreSQL server for one test, which it may stop (as an outage) and start again on
+    the same port with the same data (see :func:`stoppable_postgres`)."""
+
+    run: _Runner
+    base: Path
+    port: int
+    running: bool = False
+
+    @property
+    def data(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.base / "server.log"
+
+    @property
+    def admin_url(self) -> URL:
+        return URL.create(
+            "postgresql+psycopg",
+            username=PG_USER,
+            host="127.0.0.1",
+            port=self.port,
+            database="postgres",
+        )
+
+    def start(self) -> None:
+        """Start the server (waits until it takes connections)."""
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=40"
+        )
+        try:
+            self.run(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                options,
+                "start",
+            )
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n--- server log ---\n{self.server_log()}") from exc
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (connections are cut, as a failover does) or
+        ``immediate`` (as a crash)."""
+        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+        self.running = False
+
+    def create_database(self, name: str) -> str:
+        """A new database; its URL (with credentials)."""
+        return PostgresServer(admin_url=self.admin_url).create_database(name)
+
+    def server_log(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+
+
+@pytest.fixture
+def stoppable_postgres() -> Iterator[StoppablePostgres]:
+    """A PostgreSQL server started for one test alone (``initdb`` in a temporary folder, on a
+    free port), which the test may stop and start; removed afterwards. Skipped without server
+    binaries, and when ``ALGOENGINE_TEST_POSTGRES_URL`` names an external server (which the
+    tests cannot stop)."""
+    if os.environ.get("ALGOENGINE_TEST_POSTGRES_URL"):
+        pytest.skip("ALGOENGINE_TEST_POSTGRES_URL: an external server cannot be stopped")
+    bin_dir = _find_bin_dir()
+    if bin_dir is None:
+        pytest.skip(
+            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in "
+            "/usr/lib/postgresql/*/bin: install postgresql-15 or set ALGOENGINE_PG_BIN"
+        )
+    run = _Runner(bin_dir)
+    if run.as_root and (shutil.which("runuser") is None or not _has_user(PG_USER)):
+        pytest.skip(f"running as root without runuser or a {PG_USER!r} user: cannot run PostgreSQL")
+    base = Path(tempfile.mkdtemp(prefix="algoengine-pg-stoppable-"))
+    server = StoppablePostgres(run=run, base=base, port=_free_port())
+    try:
+        if run.as_root:
+            pw = pwd.getpwnam(PG_USER)
+            os.chown(base, pw.pw_uid, pw.pw_gid)
+        run(
+            "initdb",
+            "-D",
+            str(server.data),
+            "-A",
+            "trust",
+            "-U",
+            PG_USER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        )
+        for attempt in range(3):
+            try:
+                server.start()
+                break
+            except RuntimeError:
+                if attempt == 2:  # the port may have been taken between probe and start
+                    raise
+                server.port = _free_port()
+        yield server
+    finally:
+        if server.running:
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                server.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

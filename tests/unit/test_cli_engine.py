@@ -129,6 +129,19 @@ def test_run_trades_a_paper_session_on_an_accelerated_clock(tmp_path: Path) -> N
     assert "no open positions" in proc.stdout
     fills = (tmp_path / "p" / "fills.csv").read_text().splitlines()
     assert any(",entry CE" in line for line in fills)
+    # the journal stored the run: every order with its final status, every fill, P&L minutes
+    import csv
+    import sqlite3
+
+    with (tmp_path / "p" / "orders.csv").open() as f:
+        report = {r["client_order_id"]: r["status"] for r in csv.DictReader(f)}
+    with sqlite3.connect(tmp_path / "algoengine.sqlite") as db:
+        stored = dict(db.execute("SELECT client_order_id, status FROM orders").fetchall())
+        n_fills = db.execute("SELECT count(*) FROM fills").fetchone()[0]
+        n_pnl = db.execute("SELECT count(*) FROM pnl_snapshots").fetchone()[0]
+        n_events = db.execute("SELECT count(*) FROM order_events").fetchone()[0]
+    assert stored == report
+    assert n_fills == len(fills) - 1 and n_pnl > 300 and n_events >= 2 * len(report)
 
 
 def test_sigterm_stops_a_paper_run_cleanly_and_reports_positions(tmp_path: Path) -> None:

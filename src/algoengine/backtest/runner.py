@@ -186,6 +186,7 @@ def assemble(
     run_code: str | None = None,
     clock: Clock | None = None,
     with_risk: bool = True,
+    journal: Any | None = None,
 ) -> Engine:
     """Build the engine with the paper exchange, risk, charges and the chosen strategies.
 
@@ -240,6 +241,7 @@ def assemble(
         risk=risk,
         charges=ChargesModel(settings.charges),
         clock=clock,
+        journal=journal,
     )
     return engine
 
@@ -440,16 +442,20 @@ def run_paper(
     day = day or p.day or paper_day(cal, ist_today)
     feed, universe, calendar, days = open_feed(settings, day, day)
     clock = RealClock(speed=speed or p.speed, start_ns=calendar.session_open_ns(days[0]))
+    run_code = "P" + f"{time.time_ns() // 1_000_000_000 % 36**6:06d}"[-6:]
+    store = _open_store(settings, run_code) if use_database else None
     engine = assemble(
         settings,
         universe,
         calendar,
         strategy_ids=strategy_ids,
-        run_code="P" + f"{time.time_ns() // 1_000_000_000 % 36**6:06d}"[-6:],
+        run_code=run_code,
         clock=clock,
+        journal=store.journal if store is not None else None,
     )
+    if store is not None:
+        store.start_poller(engine)
     stop_reason = ["session ended"]
-    store = _open_store(settings, engine, engine.config.run_code) if use_database else None
     previous: dict[int, Any] = {}
     if install_signal_handlers:
 
@@ -483,62 +489,57 @@ def run_paper(
 
 
 class _Store:
-    """The database side of a paper or live run: the run's rows and the command poller."""
+    """The database side of a paper or live run: the journal and the command poller."""
 
-    def __init__(self, db: Any, engine: Engine, run_id: str, poller: Any) -> None:
+    def __init__(self, db: Any, journal: Any) -> None:
         self.db = db
-        self.engine = engine
-        self.run_id = run_id
-        self.poller = poller
+        self.journal = journal
+        self.poller: Any = None
+
+    def start_poller(self, engine: Engine) -> None:
+        import os
+        import socket
+
+        from algoengine.persistence.command_poller import CommandPoller
+
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.poller = CommandPoller(
+            engine, self.db, owner=owner, strategy_ids=engine.strategy_ids()
+        ).start()
 
     def close(self, reason: str) -> None:
-        from algoengine.persistence.repositories import record_run_stop
-
         try:
-            self.poller.stop()
-            record_run_stop(self.db, self.run_id, stopped_ns=time.time_ns(), reason=reason)
+            if self.poller is not None:
+                self.poller.stop()
+            if not self.journal.close(timeout=30.0):
+                log.warning("journal not fully written: the rest waits in the spool")
         except Exception as exc:
-            log.warning("could not record the end of the run", extra={"error": str(exc)})
+            log.warning("could not close the journal cleanly", extra={"error": str(exc)})
         finally:
             self.db.dispose()
 
 
-def _open_store(settings: Settings, engine: Engine, run_id: str) -> _Store | None:
-    """Connect to the database (creating the schema on first use), record the run's start and
-    start polling for commands; ``None`` (with a warning) if the database is unusable: a paper
-    run goes on without it."""
-    import os
-    import socket
-
-    from algoengine.config import to_dict
-    from algoengine.persistence.command_poller import CommandPoller
+def _open_store(settings: Settings, run_id: str) -> _Store | None:
+    """Connect to the database (creating the schema on first use) and start the journal;
+    ``None`` (with a warning) if the database is unusable at start: a paper run goes on
+    without it. (An outage later is the journal's business: it spools and replays.)"""
     from algoengine.persistence.db import database_url, ensure_schema, make_engine
-    from algoengine.persistence.records import RunMode, StrategyRunRow
-    from algoengine.persistence.repositories import record_run_start
+    from algoengine.persistence.journal import Journal
 
-    url = database_url(settings.database_url)
+    j = settings.journal
     try:
-        db = make_engine(url)
+        db = make_engine(database_url(settings.database_url))
         ensure_schema(db)
-        now = time.time_ns()
-        owner = f"{socket.gethostname()}:{os.getpid()}"
-        configs = {c.strategy_id: c for c in settings.strategies}
-        record_run_start(
+        journal = Journal(
             db,
-            [
-                StrategyRunRow(
-                    run_id=run_id,
-                    strategy_id=sid,
-                    mode=RunMode.PAPER,
-                    started_ns=now,
-                    config=to_dict(configs[sid]) if sid in configs else {},
-                    owner=owner,
-                )
-                for sid in engine.strategy_ids()
-            ],
+            run_id=run_id,
+            mode="paper",
+            spool_dir=j.spool_dir,
+            batch_max=j.batch_max,
+            flush_interval_s=j.flush_interval_s,
+            on_outage=j.on_outage,
         )
-        poller = CommandPoller(engine, db, owner=owner, strategy_ids=engine.strategy_ids()).start()
-        return _Store(db, engine, run_id, poller)
+        return _Store(db, journal)
     except Exception as exc:
         log.warning("running without the database", extra={"error": str(exc)})
         return None

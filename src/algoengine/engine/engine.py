@@ -179,6 +179,12 @@ class Engine:
         ``(engine, underlying, expiry) -> chain view`` for ``ctx.chain`` (None: unsupported).
     clock
         A SimulatedClock (backtest, the default) or a RealClock (paper, live).
+    journal
+        Where every order, order event, fill, position change, P&L minute and run start/stop
+        goes (``algoengine.persistence.journal.Journal``: O(1) puts, written in batches by its
+        own thread); ``None``: nothing is stored. While it reports an outage with
+        ``allow_new_positions() == False`` the pre-trade check refuses orders that open or add
+        to a position (``JOURNAL_OUTAGE``); exits still pass.
     """
 
     def __init__(
@@ -193,8 +199,10 @@ class Engine:
         charges: ChargesLike | None = None,
         chain_factory: Callable[[Engine, str, date], object] | None = None,
         clock: Clock | None = None,
+        journal: Any | None = None,
     ) -> None:
         self.config = config or EngineConfig()
+        self.journal = journal
         self.universe = universe
         self.venue = venue
         self.calendar = calendar
@@ -219,6 +227,7 @@ class Engine:
             sink=self._on_order_event,
             run_code=self.config.run_code,
             throttle=self.config.throttle,
+            on_sent=journal.put_order if journal is not None else None,
         )
         self._tokens = [inst.token for inst in universe]
         self._feeder = (
@@ -245,6 +254,7 @@ class Engine:
         self._is_index = np.zeros(len(universe), dtype=np.bool_)
         self._is_index[list(self._spot_idx.values())] = True
         self._unit_greeks: dict[int, tuple[int, float, float]] = {}
+        self._pnl_minute = -1
         self._bar_state: dict[int, list[int]] = {}
         self.events_processed = 0  # market rows seen (quotes): the throughput figure
         self.slices_processed = 0
@@ -351,6 +361,16 @@ class Engine:
         if self._started:
             return
         self._started = True
+        if self.journal is not None:
+            from algoengine.config import to_dict
+
+            now = self.now_ns()
+            for sid, slot in self._slots.items():
+                cfg = getattr(slot.strategy, "config", None)
+                config = (
+                    to_dict(cfg) if cfg is not None and hasattr(cfg, "__dataclass_fields__") else {}
+                )
+                self.journal.put_run_start(sid, started_ns=now, config=config)
         for slot in self._slots.values():
             self._call(slot, "on_start")
 
@@ -421,6 +441,9 @@ class Engine:
             on_fill = getattr(self.risk, "on_fill", None)
             if on_fill is not None:
                 on_fill(pos.idx, qty if side is Side.BUY else -qty)
+            if self.journal is not None:
+                self.journal.put_fill(self.fills[-1])
+                self.journal.put_position(pos, self.now_ns())
 
     def _finish(self, reason: str) -> None:
         """End of the run. At the feed's end strategies stop as usual (their orders are
@@ -444,6 +467,9 @@ class Engine:
         self._pump(now)
         if self._day is not None:
             self._record_equity(now)
+        if self.journal is not None:
+            self._journal_pnl(now)
+            self.journal.put_run_stop(stopped_ns=now, reason=reason)
 
     # ---- market --------------------------------------------------------------------------
 
@@ -696,7 +722,17 @@ class Engine:
         vega = np.nan_to_num(g.vega).tolist()
         return delta, vega, iv.tolist()
 
+    def _journal_pnl(self, ts_ns: int) -> None:
+        """One P&L row per strategy for the minute of ``ts_ns`` (the latest state wins)."""
+        assert self.journal is not None
+        minute = ts_ns - ts_ns % 60_000_000_000
+        for sid in self._slots:
+            self.journal.put_pnl(self.portfolio.pnl(sid), strategy_id=sid, ts_ns=minute)
+
     def _record_equity(self, ts_ns: int) -> None:
+        if self.journal is not None and ts_ns // 60_000_000_000 != self._pnl_minute:
+            self._pnl_minute = ts_ns // 60_000_000_000
+            self._journal_pnl(ts_ns)
         net = self.portfolio.pnl().net
         if self.equity and self.equity[-1][0] == ts_ns:
             self.equity[-1] = (ts_ns, net)
@@ -713,6 +749,15 @@ class Engine:
         slot = self._slots.get(order.strategy_id)
         if slot is not None and slot.state == StrategyState.STOPPED and not order.square_off:
             return "STRATEGY_STOPPED", f"strategy {order.strategy_id} is stopped"
+        if (
+            self.journal is not None
+            and not order.square_off
+            and not self.journal.allow_new_positions()
+        ):
+            pos = self.portfolio.get(order.strategy_id, order.idx)
+            opening = pos is None or pos.qty == 0 or (pos.qty > 0) == (order.side is Side.BUY)
+            if opening:
+                return "JOURNAL_OUTAGE", "database unreachable: not opening new positions"
         if self.risk is not None:
             return self.risk.check(order, ts_ns)
         return None
@@ -817,6 +862,13 @@ class Engine:
                 signed = event.qty if order.side is Side.BUY else -event.qty
                 on_fill(order.idx, signed, order.client_order_id)
         self._risk_order_state(event, order)
+        if self.journal is not None:
+            self.journal.put_event(event, order)
+            if isinstance(event, OrderFillEvent):
+                self.journal.put_fill(self.fills[-1])
+                pos = self.portfolio.get(order.strategy_id, order.idx)
+                if pos is not None:
+                    self.journal.put_position(pos, event.ts_ns)
         slot = self._slots.get(order.strategy_id)
         if slot is None or slot.state == StrategyState.STOPPED:
             return

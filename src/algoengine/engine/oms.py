@@ -205,6 +205,8 @@ class OrderManager:
         ``<run_code><seq>`` so that two runs never share one.
     throttle
         Rate limits per exchange segment.
+    on_sent
+        Called with each order (status SUBMITTED) just before it is handed to the venue.
     """
 
     def __init__(
@@ -215,6 +217,7 @@ class OrderManager:
         sink: Callable[[OrderEvent, ManagedOrder], None],
         run_code: str,
         throttle: ThrottleConfig | None = None,
+        on_sent: Callable[[ManagedOrder], None] | None = None,
     ) -> None:
         if not (isinstance(run_code, str) and run_code.isalnum() and 1 <= len(run_code) <= 8):
             raise ValidationError("run_code", run_code, "1-8 letters or digits")
@@ -223,6 +226,7 @@ class OrderManager:
         self._sink = sink
         self._run_code = run_code
         self._throttle = throttle or ThrottleConfig()
+        self._on_sent = on_sent  # told of each order just before it goes to the venue
         self._seq = 0
         self.orders: dict[str, ManagedOrder] = {}
         self._open: dict[str, ManagedOrder] = {}  # orders not yet terminal, oldest first
@@ -426,6 +430,8 @@ class OrderManager:
                     continue
                 window.take(now_ns)
                 self._apply_local(order, now_ns)
+                if self._on_sent is not None:
+                    self._on_sent(order)  # journaled as sent before it can be acknowledged
                 self._venue.submit(order.request(), now_ns)
             elif kind == _CANCEL:
                 if not order.is_open:

@@ -201,7 +201,16 @@ def make_engine(
     parsed = _parse(url)
     if parsed.drivername == "sqlite":
         return _sqlite_engine(parsed, busy_timeout_ms, echo)
-    connect_args: dict[str, Any] = {"application_name": "algoengine"}
+    # keepalives and a statement timeout: a write stuck on a dead connection or a network
+    # partition fails (into the journal's outage path) instead of hanging its thread
+    connect_args: dict[str, Any] = {
+        "application_name": "algoengine",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "options": "-c statement_timeout=10000",
+    }
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = connect_timeout_s
     return create_engine(
