@@ -129,6 +129,7 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
+    from algoengine.backtest.metrics import format_paise
     from algoengine.backtest.runner import run_backtest
     from algoengine.observability.logs import configure_logging
 
@@ -148,6 +149,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     if not args.no_db:
         _record_backtest(settings, args, result, out, started_ns)
     print(m.format_summary())
+    charges = sum(f.charges_paise for f in result.engine.fills)
+    print(f"{'Charges (in net P&L)':<22}{format_paise(charges):>20}")
     print(
         f"{result.events:,} market events ({result.slices:,} slices) in {result.seconds:.2f} s: "
         f"{result.events_per_second:,.0f} events/s"

@@ -10,6 +10,12 @@ recovery read one truth.
   with conversions from and to the engine's objects.
 - :mod:`~algoengine.persistence.repositories`: the writes (batched, idempotent where the
   engine journals) and the queries of recovery and the dashboard.
+- :mod:`~algoengine.persistence.journal`: the engine's batched background writer, with a
+  local spool that keeps every record through a database outage and replays it.
+- :mod:`~algoengine.persistence.command_poller`: commands from the commands table (the
+  dashboard, ``algoengine command``) into the event loop, results recorded.
+- :mod:`~algoengine.persistence.leases`: which engine task runs which strategy (leases with
+  heartbeats and fencing tokens; never two owners).
 - :mod:`~algoengine.persistence.cli`: ``algoengine db upgrade | downgrade | current``.
 
 Money is integer paise, quantities integer units, times integer UTC epoch nanoseconds, in the
