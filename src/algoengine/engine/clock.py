@@ -39,18 +39,26 @@ class SimulatedClock:
 
 
 class RealClock:
-    """Wall-clock time, optionally accelerated: ``speed`` simulated seconds per real second
-    from ``start_ns`` (the simulated time at construction)."""
+    """Wall-clock time, optionally accelerated: ``speed`` simulated seconds per real second,
+    simulated time ``start_ns`` at the real moment ``anchor_wall_ns`` (UTC epoch ns; default:
+    construction). Two processes given the same ``start_ns``, ``speed`` and ``anchor_wall_ns``
+    share one simulated time (an engine and a separate paper venue, or an engine restarted
+    after a crash that must carry on in the same accelerated session)."""
 
-    def __init__(self, *, speed: float = 1.0, start_ns: int | None = None) -> None:
+    def __init__(
+        self, *, speed: float = 1.0, start_ns: int | None = None, anchor_wall_ns: int | None = None
+    ) -> None:
         if not (speed > 0.0):
             raise ValidationError("speed", speed, "must be > 0")
         self.speed = speed
-        self._real0 = time.monotonic_ns()
-        self._sim0 = time.time_ns() if start_ns is None else start_ns
+        now_wall = time.time_ns()
+        self.anchor_wall_ns = now_wall if anchor_wall_ns is None else anchor_wall_ns
+        self.start_ns = now_wall if start_ns is None else start_ns
+        # monotonic from here on: the anchor's wall time mapped onto the monotonic clock once
+        self._mono_anchor = time.monotonic_ns() - (now_wall - self.anchor_wall_ns)
 
     def now_ns(self) -> int:
-        return self._sim0 + int((time.monotonic_ns() - self._real0) * self.speed)
+        return self.start_ns + int((time.monotonic_ns() - self._mono_anchor) * self.speed)
 
     def real_delay_s(self, until_ns: int) -> float:
         """Real seconds to wait until simulated time ``until_ns`` (0 if it has passed)."""
