@@ -255,6 +255,7 @@ class Engine:
         self._is_index[list(self._spot_idx.values())] = True
         self._unit_greeks: dict[int, tuple[int, float, float]] = {}
         self._pnl_minute = -1
+        self._restored = False
         self._bar_state: dict[int, list[int]] = {}
         self.events_processed = 0  # market rows seen (quotes): the throughput figure
         self.slices_processed = 0
@@ -293,6 +294,29 @@ class Engine:
         if self._day is not None and not self._stopping:
             self._end_session(self._day)
         self._finish(self._stopping or "feed ended")
+
+    def restore(self, *, orders: Sequence[ManagedOrder], fills: Sequence[FillRecord]) -> None:
+        """Before :meth:`run`: take over a crashed run's reconciled state. Fills are replayed
+        into the portfolio (with the charges they carried) and the risk engine's positions;
+        orders are tracked again by the OMS (working ones counted by the risk engine), so that
+        their fills, cancels and linked exits work as if this process had sent them.
+        Strategies get ``on_recover`` at the start of the first session the run resumes in."""
+        set_position = getattr(getattr(self.risk, "checker", None), "set_position", None)
+        for f in fills:
+            idx = self.universe.index_of(f.token)
+            self.portfolio.add_fill(
+                f.strategy_id, idx, f.token, f.side, f.qty, f.price_paise, f.charges_paise
+            )
+            self.fills.append(f)
+        if set_position is not None:
+            for i in {self.universe.index_of(f.token) for f in fills}:
+                set_position(i, self.portfolio.net_qty(i))
+        opened = getattr(self.risk, "on_order_open", None)
+        for o in orders:
+            self.oms.adopt(o)
+            if o.is_open and o.status.value != "NEW" and opened is not None:
+                opened(o.idx, o.side, o.remaining_qty, o.client_order_id)
+        self._restored = True
 
     def state(self, strategy_id: str) -> str:
         return self._slots[strategy_id].state
@@ -384,6 +408,10 @@ class Engine:
         for slot in self._slots.values():
             if slot.state != StrategyState.STOPPED:
                 self._call(slot, "on_session_start", day)
+        if self._restored:  # once, when the clock shows the session the run resumes in
+            self._restored = False
+            for slot in self._slots.values():
+                self._call(slot, "on_recover")
 
     def _end_session(self, day: date) -> None:
         close = self.calendar.session_close_ns(day)
@@ -1102,6 +1130,9 @@ class _Context:
 
     def open_orders(self) -> list[ManagedOrder]:
         return self._e.oms.open_orders(self.strategy_id)
+
+    def orders(self) -> list[ManagedOrder]:
+        return [o for o in self._e.oms.orders.values() if o.strategy_id == self.strategy_id]
 
     def set_timer(self, at_ns: int, name: str) -> None:
         self._e.add_timer(self.strategy_id, at_ns, name)

@@ -255,6 +255,13 @@ class OrderManager:
         kind, order, _ = self._queue[0]
         return self._window(order, kind).next_free_ns(now_ns)
 
+    def adopt(self, order: ManagedOrder) -> None:
+        """Track an order this OMS did not create (recovery after a crash: the order was
+        sent by the previous process and is known by its client order id)."""
+        self.orders[order.client_order_id] = order
+        if order.is_open:
+            self._open[order.client_order_id] = order
+
     # ---- requests --------------------------------------------------------------------------
 
     def submit(

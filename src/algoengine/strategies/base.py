@@ -120,6 +120,10 @@ class StrategyContext(Protocol):
 
     def open_orders(self) -> list[ManagedOrder]: ...
 
+    def orders(self) -> list[ManagedOrder]:
+        """Every order of this strategy the OMS knows (finished ones too), oldest first."""
+        ...
+
     def set_timer(self, at_ns: int, name: str) -> None:
         """Call ``on_timer(ctx, name)`` at ``at_ns`` (engine time)."""
         ...
@@ -143,6 +147,11 @@ class Strategy:
 
     def on_start(self, ctx: StrategyContext) -> None:
         """Once, before the first market data."""
+
+    def on_recover(self, ctx: StrategyContext) -> None:
+        """Once, after ``on_start``, when the engine took over a crashed run: rebuild the
+        strategy's own state from ``ctx.positions()`` and ``ctx.open_orders()`` (the engine
+        has reconciled both with the broker). The default does nothing."""
 
     def on_session_start(self, ctx: StrategyContext, day: date) -> None:
         """At each session's first market data."""

@@ -41,6 +41,7 @@ from algoengine.domain.instruments import OptionType
 from algoengine.domain.market_data import MarketSlice
 from algoengine.domain.orders import OrderType, Side
 from algoengine.errors import ValidationError
+from algoengine.market.calendar import ist_date
 from algoengine.strategies.base import Strategy, StrategyContext
 
 __all__ = ["PremiumKind", "PremiumSelling", "PremiumSellingConfig"]
@@ -200,6 +201,65 @@ class PremiumSelling(Strategy):
         return ctx.universe[idx].lot_size
 
     # ---- callbacks -------------------------------------------------------------------------
+
+    def on_recover(self, ctx: StrategyContext) -> None:
+        """Rebuild the legs after a crash from the reconciled positions and orders: a short
+        option is the CE or PE leg, a long one its wing; working stops, targets and exits are
+        found by their tags; today's entries are counted from the entry orders, so that the
+        restarted strategy neither enters again nor forgets a stop."""
+        today = ctx.today()
+        mine = ctx.orders()
+        entry_ids: dict[str, list[str]] = {}
+        exit_ids: dict[str, list[str]] = {}
+        stop_ids: dict[str, list[str]] = {}
+        entries: set[int] = set()
+        for o in mine:
+            role = o.tag.split()[1] if len(o.tag.split()) > 1 else ""
+            if o.tag.startswith("entry") and ist_date(o.created_ns) == today:
+                entries.add(o.created_ns)
+                entry_ids.setdefault(role, []).append(o.client_order_id)
+            elif o.tag.startswith(("stop", "target", "exit")):
+                exit_ids.setdefault(role, []).append(o.client_order_id)
+                if o.tag.startswith("stop"):
+                    stop_ids.setdefault(role, []).append(o.client_order_id)
+        self.legs = {}
+        self.premium_paise = 0
+        for pos in ctx.positions():
+            inst = ctx.universe[pos.idx]
+            if inst.option_type is None:
+                continue
+            short = pos.qty < 0
+            role = inst.option_type.value + ("" if short else "_WING")
+            qty = abs(pos.qty)
+            leg = _Leg(role, pos.idx, Side.SELL if short else Side.BUY, qty)
+            leg.filled = qty
+            leg.entry_value = round(abs(pos.avg_price_paise) * qty)
+            leg.entry_ids = entry_ids.get(role, [])
+            leg.exit_ids = exit_ids.get(role, [])
+            leg.stop_ids = stop_ids.get(role, [])
+            self.legs[role] = leg
+            if short:
+                self.premium_paise += leg.entry_value
+            self.expiry = inst.expiry
+        # the day's entry rounds: entries of one round share their creation time
+        self.entries_today = len(entries)
+        if any(leg.is_short for leg in self.legs.values()):
+            self.phase = _Phase.IN
+        elif self.legs:
+            self.phase = _Phase.EXITING  # only hedges left: sell them
+        elif self.entries_today > self.config.max_reentries:
+            self.phase = _Phase.DONE
+        else:
+            self.phase = _Phase.FLAT
+        self._entry_net = ctx.pnl().net - sum(p.unrealised_paise for p in ctx.positions())
+        self._note(
+            ctx,
+            f"recovered: {self.phase.value}, {self.entries_today} entries today, legs "
+            + (
+                ", ".join(f"{r} {ctx.universe[leg.idx].symbol}" for r, leg in self.legs.items())
+                or "none"
+            ),
+        )
 
     def on_session_start(self, ctx: StrategyContext, day: date) -> None:
         self.entries_today = 0
