@@ -717,23 +717,52 @@ class AckVenue:
 
 
 @pytest.mark.benchmark(group="tick-to-order")
+@pytest.mark.parametrize("journaled", [False, True], ids=["no-journal", "journal"])
 def test_tick_to_order_engine_path(
     benchmark: Any,
     latency_market: LatencyMarket,
     request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+    journaled: bool,
 ) -> None:
-    """The same strategy and risk engine against :class:`AckVenue` (no exchange simulation)."""
+    """The same strategy and risk engine against :class:`AckVenue` (no exchange simulation);
+    with ``journal``, every order, event, fill and P&L minute also goes to the journal, whose
+    writer thread stores them in a SQLite file while the loop runs (the cost of persistence
+    on the loop: the puts, and the writer's share of the interpreter)."""
+    from algoengine.persistence.db import ensure_schema, make_engine
+    from algoengine.persistence.journal import Journal
+
     lm = latency_market
-    _label(benchmark, impl="ours tick-to-order, ack venue, risk", n=len(lm.slices), baseline=False)
+    label = "ours tick-to-order, ack venue, risk" + (", journal" if journaled else "")
+    _label(benchmark, impl=label, n=len(lm.slices), baseline=False)
     runs: list[tuple[np.ndarray, OrderEveryUpdate, Engine]] = []
+    journals: list[Any] = []
+    db = make_engine(f"sqlite:///{tmp_path / 'bench.sqlite'}") if journaled else None
+    if db is not None:
+        ensure_schema(db)
 
     def setup() -> tuple[tuple[Engine, AckVenue, OrderEveryUpdate, StampedFeed], dict]:
         gc.collect()
         strat = OrderEveryUpdate(lm.calendar.session_close_ns(LATENCY_DAY))
         venue = AckVenue()
+        journal = None
+        if db is not None:
+            journal = Journal(
+                db,
+                run_id=f"ACK{len(journals)}",
+                mode="paper",
+                spool_dir=tmp_path / f"s{len(journals)}",
+            )
+            journals.append(journal)
         engine = assemble(
-            lm.settings, lm.universe, lm.calendar, strategies=[strat], venue=venue, run_code="ACK"
+            lm.settings,
+            lm.universe,
+            lm.calendar,
+            strategies=[strat],
+            venue=venue,
+            run_code=f"ACK{len(journals)}",
+            journal=journal,
         )
         return (engine, venue, strat, StampedFeed(lm.slices)), {}
 
@@ -747,6 +776,10 @@ def test_tick_to_order_engine_path(
         assert strat.placed >= len(lm.slices) - 2
         assert len(samples_ns) == strat.placed and (samples_ns > 0).all()
         assert engine.risk is not None and engine.risk.denied == 0  # type: ignore[attr-defined]
+    for journal in journals:  # everything the runs produced was stored
+        assert journal.close(timeout=60)
+        m = journal.metrics()
+        assert m.healthy and m.backlog == 0 and m.dead_lettered == 0
     samples = np.concatenate([r[0] for r in runs]) / 1e3
     p50, p90, p99, p999 = np.percentile(samples, [50, 90, 99, 99.9])
     benchmark.extra_info.update(
@@ -762,7 +795,8 @@ def test_tick_to_order_engine_path(
     _show(
         capsys,
         [
-            f"tick-to-order, ack venue (the engine's path), risk on: {len(samples):,} samples: "
+            f"tick-to-order, ack venue (the engine's path), risk on"
+            f"{', journal to SQLite' if journaled else ''}: {len(samples):,} samples: "
             f"p50 {p50:.1f} us, p90 {p90:.1f} us, p99 {p99:.1f} us, p99.9 {p999:.1f} us "
             f"(target p99 < {TARGET_P99_US:.0f} us: {'met' if p99 < TARGET_P99_US else 'NOT met'})"
         ],
