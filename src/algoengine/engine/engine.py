@@ -203,6 +203,9 @@ class Engine:
     ) -> None:
         self.config = config or EngineConfig()
         self.journal = journal
+        # scale-out: ``strategy_id -> bool``, True while this task holds the strategy's lease
+        # (checked before every order: a task that cannot renew stops sending first)
+        self.lease_guard: Callable[[str], bool] | None = None
         self.universe = universe
         self.venue = venue
         self.calendar = calendar
@@ -323,6 +326,49 @@ class Engine:
 
     def strategy_ids(self) -> list[str]:
         return list(self._slots)
+
+    # ---- scale-out: strategies moving between engine tasks ---------------------------------
+
+    def adopt_strategy(
+        self,
+        strategy: Strategy,
+        *,
+        orders: Sequence[ManagedOrder] = (),
+        fills: Sequence[FillRecord] = (),
+    ) -> None:
+        """Take a strategy over while running (in the loop's thread: post it through a
+        callable command or call it before :meth:`run`): its reconciled orders and fills are
+        restored as in :meth:`restore`, then ``on_start``, ``on_session_start`` (if a session
+        is under way) and ``on_recover`` run."""
+        sid = strategy.strategy_id
+        if sid in self._slots and self._slots[sid].state != StrategyState.STOPPED:
+            raise ValidationError("strategy_id", sid, "already running here")
+        slot = _Slot(strategy, _Context(self, sid))
+        self._slots[sid] = slot
+        restored = self._restored
+        self.restore(orders=orders, fills=fills)
+        self._restored = restored  # restore() is for a whole run; here only this strategy
+        if self.journal is not None:
+            self.journal.put_run_start(sid, started_ns=self.now_ns(), config={})
+        if self._started:
+            self._call(slot, "on_start")
+            if self._day is not None:
+                self._call(slot, "on_session_start", self._day)
+            self._call(slot, "on_recover")
+
+    def drop_strategy(self, strategy_id: str, reason: str) -> None:
+        """Stop running a strategy WITHOUT touching its orders (its lease was lost or
+        released: another task owns it, its orders and its positions now). Nothing more is
+        sent for it from here; its events are ignored; its positions leave this portfolio."""
+        slot = self._slots.pop(strategy_id, None)
+        if slot is None:
+            return
+        slot.state = StrategyState.STOPPED
+        slot.stop_reason = reason
+        self.oms.forget_strategy(strategy_id)
+        for key in [k for k in self.portfolio.positions if k[0] == strategy_id]:
+            del self.portfolio.positions[key]
+        log.warning("strategy dropped", extra={"strategy_id": strategy_id, "reason": reason})
 
     # ---- time ----------------------------------------------------------------------------
 
@@ -772,6 +818,8 @@ class Engine:
     def check(self, order: ManagedOrder, ts_ns: int) -> tuple[str, str] | None:
         """The pre-trade check of every order slice: the engine's own guards (kill switch,
         stopped strategy), then the risk engine's."""
+        if self.lease_guard is not None and not self.lease_guard(order.strategy_id):
+            return "LEASE_LOST", f"this task no longer holds the lease of {order.strategy_id}"
         if self.kill_switch and not order.square_off:
             return "KILL_SWITCH", "kill switch engaged: only square-off orders pass"
         slot = self._slots.get(order.strategy_id)

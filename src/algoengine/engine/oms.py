@@ -262,6 +262,19 @@ class OrderManager:
         if order.is_open:
             self._open[order.client_order_id] = order
 
+    def forget_strategy(self, strategy_id: str) -> int:
+        """Stop tracking a strategy's orders (another engine task owns them now): they
+        leave the throttle queue unsent if still queued, and later events for them are
+        dropped as unknown. Returns how many open orders were forgotten."""
+        self._queue = deque(q for q in self._queue if q[1].strategy_id != strategy_id)
+        gone = [cid for cid, o in self.orders.items() if o.strategy_id == strategy_id]
+        n = 0
+        for cid in gone:
+            n += cid in self._open
+            self._open.pop(cid, None)
+            del self.orders[cid]
+        return n
+
     # ---- requests --------------------------------------------------------------------------
 
     def submit(

@@ -44,7 +44,7 @@ from algoengine.persistence.repositories import (
     record_run_stop,
 )
 
-__all__ = ["ReconcilableVenue", "RecoveryReport", "recover"]
+__all__ = ["ReconcilableVenue", "Reconciled", "RecoveryReport", "reconcile", "recover", "take_over"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,16 @@ def _get(item: Any, name: str) -> Any:
     return item[name] if isinstance(item, Mapping) else getattr(item, name)
 
 
+@dataclass(slots=True)
+class Reconciled:
+    """The reconciled state of some strategies' crashed runs (see :func:`reconcile`)."""
+
+    orders: list[ManagedOrder]
+    fills: list[FillRecord]
+    from_broker: list[FillRecord]
+    report: RecoveryReport
+
+
 def recover(
     bind: Any,
     venue: ReconcilableVenue,
@@ -98,6 +108,57 @@ def recover(
     new_run_id: str,
 ) -> RecoveryReport:
     """Take over the crashed runs of ``strategy_ids`` into ``engine`` (before it runs)."""
+    r = reconcile(bind, venue, engine, strategy_ids=strategy_ids, new_run_id=new_run_id)
+    engine.restore(orders=r.orders, fills=r.fills)
+    _finish(bind, engine, r, new_run_id)
+    return r.report
+
+
+def take_over(
+    bind: Any,
+    venue: ReconcilableVenue,
+    engine: Engine,
+    strategy: Any,
+    *,
+    new_run_id: str,
+) -> RecoveryReport:
+    """Scale-out: adopt one strategy into a RUNNING engine (call it in the loop's thread):
+    its previous owner's run is reconciled as after a crash, then
+    :meth:`Engine.adopt_strategy` restores it and calls its ``on_recover``."""
+    r = reconcile(bind, venue, engine, strategy_ids=[strategy.strategy_id], new_run_id=new_run_id)
+    engine.adopt_strategy(strategy, orders=r.orders, fills=r.fills)
+    _finish(bind, engine, r, new_run_id)
+    return r.report
+
+
+def _finish(bind: Any, engine: Engine, r: Reconciled, new_run_id: str) -> None:
+    journal = engine.journal
+    if journal is not None:  # the reconciled state under the new run
+        for o in r.orders:
+            journal.put_order(o)
+        for f in r.from_broker:
+            journal.put_fill(f)
+    for run_id in r.report.run_ids:
+        record_run_stop(
+            bind,
+            run_id,
+            stopped_ns=engine.now_ns(),
+            status=RunStatus.CRASHED,
+            reason=f"taken over by run {new_run_id}",
+        )
+    log.warning("recovery", extra={"summary": r.report.summary()})
+
+
+def reconcile(
+    bind: Any,
+    venue: ReconcilableVenue,
+    engine: Engine,
+    *,
+    strategy_ids: Iterable[str],
+    new_run_id: str,
+) -> Reconciled:
+    """The strategies' latest runs still marked running, reconciled with the broker (the
+    steps of the module docstring); nothing is changed in the engine or the database."""
     report = RecoveryReport()
     universe = engine.universe
     managed: list[ManagedOrder] = []
@@ -231,21 +292,5 @@ def recover(
             o.filled_value_paise = sum(f.qty * f.price_paise for f in mine)
     fills.sort(key=lambda f: (f.ts_ns, f.client_order_id, f.trade_id))
     report.working = sum(1 for o in managed if o.is_open)
-    engine.restore(orders=managed, fills=fills)
-    journal = engine.journal
-    if journal is not None:  # the reconciled state under the new run
-        for o in managed:
-            journal.put_order(o)
-        for f in from_broker:
-            journal.put_fill(f)
-    for run_id in sorted(runs):
-        record_run_stop(
-            bind,
-            run_id,
-            stopped_ns=engine.now_ns(),
-            status=RunStatus.CRASHED,
-            reason=f"recovered by run {new_run_id}",
-        )
     report.run_ids = sorted(runs)
-    log.warning("recovery", extra={"summary": report.summary()})
-    return report
+    return Reconciled(orders=managed, fills=fills, from_broker=from_broker, report=report)
