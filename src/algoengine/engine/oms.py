@@ -136,6 +136,7 @@ class ManagedOrder:
     oco_id: str | None = None
     cancel_requested: bool = False
     events: list[OrderEvent] = field(default_factory=list)
+    trade_ids: set[str] = field(default_factory=set)  # fills applied (a redelivery is dropped)
 
     @property
     def remaining_qty(self) -> int:
@@ -498,6 +499,17 @@ class OrderManager:
                     extra={"client_order_id": event.client_order_id, "event": type(event).__name__},
                 )
                 continue
+            if isinstance(event, OrderFillEvent):
+                if event.trade_id in order.trade_ids:  # delivered twice (replay, reconnect)
+                    log.info(
+                        "duplicate fill dropped",
+                        extra={
+                            "client_order_id": order.client_order_id,
+                            "trade_id": event.trade_id,
+                        },
+                    )
+                    continue
+                order.trade_ids.add(event.trade_id)
             self._apply(event, order)
             if isinstance(event, OrderFillEvent) and order.oco_id is not None:
                 self._on_linked_fill(order, ts_ns)

@@ -290,6 +290,7 @@ def reconcile(
             mine = [f for f in fills if f.client_order_id == o.client_order_id]
             o.filled_qty = sum(f.qty for f in mine)
             o.filled_value_paise = sum(f.qty * f.price_paise for f in mine)
+            o.trade_ids = {f.trade_id for f in mine}  # a replayed fill event is dropped
     fills.sort(key=lambda f: (f.ts_ns, f.client_order_id, f.trade_id))
     report.working = sum(1 for o in managed if o.is_open)
     report.run_ids = sorted(runs)

@@ -136,7 +136,7 @@ def fill(cls: Any, cid: str, qty: int, filled: int, left: int, price: int = 100)
     return ev(
         cls,
         cid,
-        trade_id="1",
+        trade_id=f"T{filled}",
         instrument_token=INST.token,
         side=Side.BUY,
         qty=qty,
@@ -206,3 +206,13 @@ def test_a_modification_is_applied_when_the_venue_confirms_it() -> None:
 def test_run_code_is_checked() -> None:
     with pytest.raises(ValidationError):
         OrderManager(Venue(), check=None, sink=lambda e, o: None, run_code="bad code!")
+
+
+def test_a_fill_delivered_twice_is_applied_once() -> None:
+    oms, _, seen = make()
+    [cid] = submit(oms, 130)
+    oms.on_events([ev(OrderAccepted, cid, status=OrderStatus.OPEN)], 1)
+    part = fill(OrderPartiallyFilled, cid, 65, 65, 65)
+    oms.on_events([part, part], 2)  # a redelivery (replay after a reconnect or a restart)
+    assert oms.orders[cid].filled_qty == 65
+    assert [k for k, c in seen if k == "OrderPartiallyFilled"] == ["OrderPartiallyFilled"]
