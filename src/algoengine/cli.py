@@ -204,15 +204,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     settings = _settings(args)
-    if args.broker != "paper":
+    if args.broker not in ("paper", "paper-remote"):
         print(f"broker {args.broker!r}: only 'paper' is available in this build", file=sys.stderr)
         return 2
+    if args.broker == "paper-remote" and not args.venue_url:
+        raise ValueError("--broker paper-remote needs --venue-url")
     result = run_paper(
         settings,
         day=args.day,
         speed=args.speed,
         out_dir=args.out or settings.paper.out_dir,
         strategy_ids=[args.strategy] if args.strategy else None,
+        venue_url=args.venue_url if args.broker == "paper-remote" else None,
+        anchor_wall_ns=args.anchor_wall_ns,
     )
     print(result.metrics.format_summary())
     open_pos = result.engine.portfolio.open_positions()
@@ -351,7 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="trade a session in paper mode on the synthetic market")
     common(run)
-    run.add_argument("--broker", default="paper", choices=["paper", "angelone"])
+    run.add_argument("--broker", default="paper", choices=["paper", "paper-remote", "angelone"])
+    run.add_argument("--venue-url", help="paper-remote: the venue server's address")
+    run.add_argument(
+        "--anchor-wall-ns",
+        type=int,
+        help="paper-remote: the wall-clock ns at which the session opened (the venue's)",
+    )
     run.add_argument("--speed", type=_positive("speed"), help="simulated seconds per second")
     run.add_argument("--day", type=_date, help="the session (default: today or the next one)")
     run.set_defaults(func=_cmd_run)

@@ -409,6 +409,15 @@ class PaperResult(BacktestResult):
     stop_reason: str = ""
 
 
+def new_run_code(prefix: str) -> str:
+    """A fresh run code: ``prefix`` and 7 random base-36 characters (client order ids are
+    the run code and a sequence, so two runs must never share one)."""
+    import secrets
+
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(7))
+
+
 def paper_day(calendar: TradingCalendar, today: date) -> date:
     """Today if it is a trading day, else the next trading day."""
     return today if calendar.is_trading_day(today) else calendar.next_trading_day(today)
@@ -423,11 +432,20 @@ def run_paper(
     strategy_ids: Sequence[str] | None = None,
     install_signal_handlers: bool = True,
     use_database: bool = True,
+    venue_url: str | None = None,
+    anchor_wall_ns: int | None = None,
 ) -> PaperResult:
     """Trade one session in paper mode on the synthetic market, on a real clock accelerated
     ``speed`` times, starting at the session's open; stop cleanly at the session's end or on
     SIGINT/SIGTERM (the loop finishes its current event, strategies stop, unsent orders are
-    dropped, working ones cancelled, positions reported)."""
+    dropped, working ones cancelled, positions reported).
+
+    ``venue_url``: trade against a paper venue running as its own process
+    (``python -m algoengine.brokers.paper.server``) instead of one inside this process; then
+    ``anchor_wall_ns`` (the same as the venue's) puts both on one accelerated clock, and a
+    crashed run of these strategies found in the database is recovered first (rebuilt,
+    reconciled with the venue by client order id, carried on; see
+    :mod:`algoengine.persistence.recovery`), and the session resumes at the clock's time."""
     import signal
     from datetime import datetime, timedelta, timezone
 
@@ -441,9 +459,18 @@ def run_paper(
     ist_today = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
     day = day or p.day or paper_day(cal, ist_today)
     feed, universe, calendar, days = open_feed(settings, day, day)
-    clock = RealClock(speed=speed or p.speed, start_ns=calendar.session_open_ns(days[0]))
-    run_code = "P" + f"{time.time_ns() // 1_000_000_000 % 36**6:06d}"[-6:]
+    clock = RealClock(
+        speed=speed or p.speed,
+        start_ns=calendar.session_open_ns(days[0]),
+        anchor_wall_ns=anchor_wall_ns,
+    )
+    run_code = new_run_code("P")
     store = _open_store(settings, run_code) if use_database else None
+    venue: Any = None
+    if venue_url is not None:
+        from algoengine.brokers.paper.remote import RemoteVenue
+
+        venue = RemoteVenue(venue_url)
     engine = assemble(
         settings,
         universe,
@@ -452,9 +479,23 @@ def run_paper(
         run_code=run_code,
         clock=clock,
         journal=store.journal if store is not None else None,
+        venue=venue,
     )
+    if venue is not None and store is not None:
+        from algoengine.persistence.recovery import recover
+
+        cursor = venue.snapshot().last_seq  # the books below include every event up to here
+        report = recover(
+            store.db, venue, engine, strategy_ids=engine.strategy_ids(), new_run_id=run_code
+        )
+        venue.seek(cursor)  # later events replay; fills already counted are dropped by id
+        if report.run_ids:
+            print(report.summary(), flush=True)
     if store is not None:
         store.start_poller(engine)
+    if venue is not None:  # resume the session where the clock is (after a crash)
+        resume_ns = clock.now_ns() - 60_000_000_000
+        feed = (m for m in feed if m.ts_ns >= resume_ns)
     stop_reason = ["session ended"]
     previous: dict[int, Any] = {}
     if install_signal_handlers:

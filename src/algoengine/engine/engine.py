@@ -63,7 +63,7 @@ from algoengine.engine.oms import (
 )
 from algoengine.engine.portfolio import PnL, Portfolio, Position
 from algoengine.engine.venue_feed import VenueFeeder, could_touch
-from algoengine.errors import ValidationError
+from algoengine.errors import TemporaryBrokerError, ValidationError
 from algoengine.market.calendar import ist_date
 from algoengine.market.quotes import QuoteBoard
 from algoengine.strategies.base import Strategy
@@ -380,6 +380,11 @@ class Engine:
             self.clock.advance_to(ts_ns)
 
     def _wait_real(self, clock: RealClock, ts_ns: int) -> None:
+        """Wait for the market's next instant on a real clock, running commands meanwhile;
+        with a venue of its own process (no simulated book here), also its reports, timers
+        and throttle releases every 50 ms, so that a fill is seen when it happens, not at the
+        next bar."""
+        next_poll = 0.0
         while True:
             delay = clock.real_delay_s(ts_ns)
             if delay <= 0 or self._stopping:
@@ -387,6 +392,9 @@ class Engine:
             if not self._commands.empty():
                 self._run_commands()  # commands run while the loop waits for the market
                 continue
+            if self._feeder is None and self._day is not None and time.monotonic() >= next_poll:
+                self._run_until(self.now_ns())
+                next_poll = time.monotonic() + 0.05
             time.sleep(min(delay, 0.02))
 
     def _run_until(self, ts_ns: int) -> None:
@@ -419,7 +427,11 @@ class Engine:
         for _ in range(1000):
             if self._feeder is not None:
                 self._feeder.venue.advance(max(ts_ns, self.now_ns()))
-            events = self.venue.drain_events()
+            try:
+                events = self.venue.drain_events()
+            except TemporaryBrokerError as exc:  # the venue's cursor did not move: next time
+                log.warning("venue unreachable", extra={"error": str(exc)})
+                return
             if not events:
                 return
             self.oms.on_events(events, ts_ns)
@@ -461,6 +473,9 @@ class Engine:
 
     def _end_session(self, day: date) -> None:
         close = self.calendar.session_close_ns(day)
+        if isinstance(self.clock, RealClock) and self._feeder is None and not self._stopping:
+            # a venue of its own process closes the session on its clock: wait for it
+            self._wait_real(self.clock, close + 2_000_000_000)
         self._run_until(max(close, self.now_ns()))
         for slot in self._slots.values():
             if slot.state != StrategyState.STOPPED:

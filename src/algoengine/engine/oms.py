@@ -47,7 +47,7 @@ from algoengine.domain.orders import (
     can_transition,
     next_status,
 )
-from algoengine.errors import ValidationError
+from algoengine.errors import TemporaryBrokerError, ValidationError
 
 __all__ = [
     "ManagedOrder",
@@ -137,6 +137,7 @@ class ManagedOrder:
     cancel_requested: bool = False
     events: list[OrderEvent] = field(default_factory=list)
     trade_ids: set[str] = field(default_factory=set)  # fills applied (a redelivery is dropped)
+    resend: bool = False  # a send failed in transit: the same request goes again
 
     @property
     def remaining_qty(self) -> int:
@@ -228,6 +229,8 @@ class OrderManager:
         self._run_code = run_code
         self._throttle = throttle or ThrottleConfig()
         self._on_sent = on_sent  # told of each order just before it goes to the venue
+        self._retry_at = 0  # after a venue failure, nothing is sent before this (engine ns)
+        self._backoff_ns = 0
         self._seq = 0
         self.orders: dict[str, ManagedOrder] = {}
         self._open: dict[str, ManagedOrder] = {}  # orders not yet terminal, oldest first
@@ -254,7 +257,7 @@ class OrderManager:
         if not self._queue:
             return None
         kind, order, _ = self._queue[0]
-        return self._window(order, kind).next_free_ns(now_ns)
+        return max(self._window(order, kind).next_free_ns(now_ns), self._retry_at)
 
     def adopt(self, order: ManagedOrder) -> None:
         """Track an order this OMS did not create (recovery after a crash: the order was
@@ -440,30 +443,49 @@ class OrderManager:
         """Send the queued actions the rate limits allow at ``now_ns``, in order; returns how
         many were sent. (FIFO: an action waits behind an earlier one of any kind.)"""
         sent = 0
+        if now_ns < self._retry_at:
+            return 0
         while self._queue:
             kind, order, change = self._queue[0]
             window = self._window(order, kind)
             if window.next_free_ns(now_ns) > now_ns:
                 break
             self._queue.popleft()
-            if kind == _SUBMIT:
-                if order.status is not OrderStatus.NEW:
-                    continue
-                window.take(now_ns)
-                self._apply_local(order, now_ns)
-                if self._on_sent is not None:
-                    self._on_sent(order)  # journaled as sent before it can be acknowledged
-                self._venue.submit(order.request(), now_ns)
-            elif kind == _CANCEL:
-                if not order.is_open:
-                    continue
-                window.take(now_ns)
-                self._venue.cancel(order.client_order_id, now_ns)
-            else:
-                if not order.is_open:
-                    continue
-                window.take(now_ns)
-                self._venue.modify(order.client_order_id, now_ns, **change)
+            try:
+                if kind == _SUBMIT:
+                    if order.status is not OrderStatus.NEW and not order.resend:
+                        continue
+                    window.take(now_ns)
+                    if not order.resend:
+                        self._apply_local(order, now_ns)
+                        if self._on_sent is not None:
+                            self._on_sent(order)  # journaled as sent before any answer
+                    self._venue.submit(order.request(), now_ns)
+                    order.resend = False
+                elif kind == _CANCEL:
+                    if not order.is_open:
+                        continue
+                    window.take(now_ns)
+                    self._venue.cancel(order.client_order_id, now_ns)
+                else:
+                    if not order.is_open:
+                        continue
+                    window.take(now_ns)
+                    self._venue.modify(order.client_order_id, now_ns, **change)
+            except TemporaryBrokerError as exc:
+                # the request may or may not have arrived: send the SAME request again later
+                # (same client order id; the venue treats a repeat as one order)
+                if kind == _SUBMIT:
+                    order.resend = True
+                self._queue.appendleft((kind, order, change))
+                self._backoff_ns = min(max(2 * self._backoff_ns, 200_000_000), 5 * NS_PER_S)
+                self._retry_at = now_ns + self._backoff_ns
+                log.warning(
+                    "venue unreachable: will retry",
+                    extra={"client_order_id": order.client_order_id, "error": str(exc)},
+                )
+                break
+            self._backoff_ns = 0
             sent += 1
         return sent
 

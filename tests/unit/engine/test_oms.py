@@ -216,3 +216,29 @@ def test_a_fill_delivered_twice_is_applied_once() -> None:
     oms.on_events([part, part], 2)  # a redelivery (replay after a reconnect or a restart)
     assert oms.orders[cid].filled_qty == 65
     assert [k for k, c in seen if k == "OrderPartiallyFilled"] == ["OrderPartiallyFilled"]
+
+
+def test_a_send_that_fails_in_transit_is_sent_again_with_the_same_id() -> None:
+    from algoengine.errors import TemporaryBrokerError
+
+    class Flaky(Venue):
+        fail = 2
+
+        def submit(self, request: Any, ts_ns: int) -> None:
+            if self.fail:
+                self.fail -= 1
+                raise TemporaryBrokerError("connection reset")
+            super().submit(request, ts_ns)
+
+    venue = Flaky()
+    oms = OrderManager(venue, check=None, sink=lambda e, o: None, run_code="T1")
+    [cid] = submit(oms, 65, ts=0)
+    assert venue.calls == [] and oms.pending_actions() == 1
+    assert oms.orders[cid].status is OrderStatus.SUBMITTED  # it may have arrived
+    retry = oms.next_release_ns(0)
+    assert retry is not None and retry > 0
+    oms.release(retry)  # fails again: backs off longer
+    later = oms.next_release_ns(retry)
+    assert later is not None and later - retry > retry
+    assert oms.release(later) == 1
+    assert [(c[0], c[1]) for c in venue.calls] == [("submit", cid)]  # once, same id
