@@ -209,6 +209,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     if args.broker == "paper-remote" and not args.venue_url:
         raise ValueError("--broker paper-remote needs --venue-url")
+    if args.scale_out:
+        from algoengine.backtest.runner import run_task
+
+        if args.broker != "paper-remote" or args.anchor_wall_ns is None or args.day is None:
+            raise ValueError("--scale-out needs --broker paper-remote, --anchor-wall-ns, --day")
+        result = run_task(
+            settings,
+            day=args.day,
+            speed=args.speed or settings.paper.speed,
+            venue_url=args.venue_url,
+            anchor_wall_ns=args.anchor_wall_ns,
+            lease_ttl_s=args.lease_ttl,
+            out_dir=args.out or settings.paper.out_dir,
+            run_code=args.run_code,
+        )
+        print(f"stopped: {result.stop_reason}")
+        return 0
     result = run_paper(
         settings,
         day=args.day,
@@ -364,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--speed", type=_positive("speed"), help="simulated seconds per second")
     run.add_argument("--day", type=_date, help="the session (default: today or the next one)")
+    run.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="one of several engine tasks: trade the strategies whose leases this task holds",
+    )
+    run.add_argument("--lease-ttl", type=_positive("lease-ttl"), default=5.0, help="seconds")
+    run.add_argument("--run-code", help="scale-out: this task's run code (8 letters/digits)")
     run.set_defaults(func=_cmd_run)
 
     mk = sub.add_parser("market", help="the synthetic market: record it, write its master")

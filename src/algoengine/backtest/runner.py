@@ -571,11 +571,13 @@ def _open_store(settings: Settings, run_id: str) -> _Store | None:
     try:
         db = make_engine(database_url(settings.database_url))
         ensure_schema(db)
+        root = Path(j.spool_dir)
+        _replay_orphan_spools(db, root)
         journal = Journal(
             db,
             run_id=run_id,
             mode="paper",
-            spool_dir=j.spool_dir,
+            spool_dir=root / run_id,  # one folder per process: tasks may share a working dir
             batch_max=j.batch_max,
             flush_interval_s=j.flush_interval_s,
             on_outage=j.on_outage,
@@ -584,3 +586,169 @@ def _open_store(settings: Settings, run_id: str) -> _Store | None:
     except Exception as exc:
         log.warning("running without the database", extra={"error": str(exc)})
         return None
+
+
+def _replay_orphan_spools(db: Any, root: Path) -> None:
+    """Replay the spools that crashed processes left under ``root`` (a folder whose journal
+    lock nobody holds), so that their records reach the database before anyone recovers
+    from it; empty folders are removed."""
+    from algoengine.persistence.journal import Journal
+
+    if not root.is_dir():
+        return
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            # opening a Journal on the folder takes its lock (refused while its owner lives)
+            # and replays whatever its spool holds
+            orphan = Journal(db, run_id=folder.name, mode="paper", spool_dir=folder)
+        except ConfigurationError:
+            continue  # its process is alive
+        if not orphan.close(timeout=30.0):
+            log.warning("spool not fully replayed", extra={"spool": str(folder)})
+            continue
+        try:
+            for leftover in folder.iterdir():
+                leftover.unlink()
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def run_task(
+    settings: Settings,
+    *,
+    day: date,
+    speed: float,
+    venue_url: str,
+    anchor_wall_ns: int,
+    lease_ttl_s: float = 5.0,
+    out_dir: str | Path | None = None,
+    install_signal_handlers: bool = True,
+    run_code: str | None = None,
+) -> PaperResult:
+    """One engine task of a scale-out deployment (several tasks, one database, one broker).
+
+    The task trades only the strategies whose leases it holds (:mod:`algoengine.persistence.
+    leases`): at start it takes its fair share; a heartbeat thread renews them every
+    ``lease_ttl_s / 3`` and takes over strategies whose owner died (their state is rebuilt
+    from the journal and reconciled with the broker, as after a crash:
+    :func:`algoengine.persistence.recovery.take_over`). Before every order the engine checks
+    that the lease is still valid by this task's own clock, which ends a safety margin
+    before anyone else can take it: a task that cannot renew stops sending first. A lost lease
+    drops the strategy here without touching its orders (the new owner owns them).
+    """
+    import functools
+    import signal
+    import threading
+
+    from algoengine.brokers.paper.remote import RemoteVenue
+    from algoengine.engine.clock import RealClock
+    from algoengine.engine.commands import StopEngine
+    from algoengine.persistence.leases import LeaseManager
+    from algoengine.persistence.recovery import take_over
+
+    feed, universe, calendar, days = open_feed(settings, day, day)
+    clock = RealClock(
+        speed=speed, start_ns=calendar.session_open_ns(days[0]), anchor_wall_ns=anchor_wall_ns
+    )
+    run_code = run_code or new_run_code("T")
+    store = _open_store(settings, run_code)
+    if store is None:
+        raise ConfigurationError("database_url: a scale-out task needs its database")
+    venue = RemoteVenue(venue_url)
+    engine = assemble(
+        settings,
+        universe,
+        calendar,
+        strategies=[],
+        run_code=run_code,
+        clock=clock,
+        journal=store.journal,
+        venue=venue,
+    )
+    configs = {c.strategy_id: c for c in settings.strategies}
+    leases = LeaseManager(store.db, run_code, ttl_s=lease_ttl_s)
+    leases.ensure(configs)
+    held: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def guard(strategy_id: str) -> bool:
+        with lock:
+            lease = held.get(strategy_id)
+        return lease is not None and leases.still_valid(lease)
+
+    engine.lease_guard = guard
+
+    def adopt(lease: Any) -> str:
+        strategy = PremiumSelling(configs[lease.strategy_id])
+        report = take_over(store.db, venue, engine, strategy, new_run_id=run_code)
+        return f"took over {lease.strategy_id}: {report.summary()}"
+
+    cursor = venue.snapshot().last_seq
+    for lease in leases.acquire():
+        held[lease.strategy_id] = lease
+        adopt(lease)
+    venue.seek(cursor)
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(leases.renew_interval_s):
+            try:
+                with lock:
+                    current = list(held.values())
+                kept = {lease.strategy_id: lease for lease in leases.renew(current)}
+                new = leases.acquire() + leases.acquire(orphans=True)
+                with lock:
+                    lost = [sid for sid in held if sid not in kept]
+                    for sid in lost:
+                        del held[sid]
+                    held.update(kept)
+                    for lease in new:
+                        held[lease.strategy_id] = lease
+                for sid in lost:
+                    engine.call_soon(functools.partial(engine.drop_strategy, sid, "lease lost"))
+                for lease in new:
+                    engine.call_soon(functools.partial(adopt, lease))
+            except Exception as exc:  # the database may be away: the guard stops orders
+                log.warning("lease heartbeat failed", extra={"error": str(exc)})
+
+    beat = threading.Thread(target=heartbeat, name="lease-heartbeat", daemon=True)
+    beat.start()
+    store.start_poller(engine)
+    stop_reason = ["session ended"]
+    previous: dict[int, Any] = {}
+    if install_signal_handlers:
+
+        def on_signal(signum: int, frame: object) -> None:
+            stop_reason[0] = f"signal {signal.Signals(signum).name}"
+            engine.post(StopEngine(reason=stop_reason[0], issued_by="signal"))
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
+    resume_ns = clock.now_ns() - 60_000_000_000
+    t0 = time.perf_counter()
+    try:
+        engine.run(m for m in feed if m.ts_ns >= resume_ns)
+    finally:
+        stop.set()
+        beat.join(timeout=10)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        try:
+            leases.release_all()
+        except Exception as exc:
+            log.warning("could not release the leases", extra={"error": str(exc)})
+        store.close(stop_reason[0])
+    seconds = time.perf_counter() - t0
+    base = _results(engine, settings, days, seconds, out_dir)
+    return PaperResult(
+        engine=base.engine,
+        metrics=base.metrics,
+        trades=base.trades,
+        report=base.report,
+        seconds=base.seconds,
+        events=base.events,
+        slices=base.slices,
+        days=base.days,
+        stop_reason=stop_reason[0],
+    )

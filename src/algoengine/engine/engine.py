@@ -127,6 +127,13 @@ class StrategyState:
     STOPPED = "stopped"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Call(Command):
+    """Run a function in the loop's thread (see :meth:`Engine.call_soon`)."""
+
+    fn: Callable[[], object]
+
+
 @dataclass(slots=True)
 class FillRecord:
     """A fill as the reports see it (also expiry settlements, ``settlement=True``)."""
@@ -150,6 +157,7 @@ class _Slot:
     strategy: Strategy
     ctx: _Context
     state: str = StrategyState.RUNNING
+    recover_pending: bool = False
     errors: int = 0
     stop_reason: str | None = None
 
@@ -265,6 +273,11 @@ class Engine:
 
     # ---- public --------------------------------------------------------------------------
 
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn()`` in the loop's thread at the next chance (thread-safe): how other
+        threads (the lease heartbeat) change trading state without a lock."""
+        self.post(_Call(fn=fn, issued_by="call_soon"))
+
     def post(self, command: Command, on_done: Callable[[str], None] | None = None) -> None:
         """Queue a command for the loop (safe from any thread or a signal handler).
 
@@ -349,12 +362,17 @@ class Engine:
         self.restore(orders=orders, fills=fills)
         self._restored = restored  # restore() is for a whole run; here only this strategy
         if self.journal is not None:
-            self.journal.put_run_start(sid, started_ns=self.now_ns(), config={})
-        if self._started:
+            from algoengine.config import to_dict
+
+            cfg = getattr(strategy, "config", None)
+            config = to_dict(cfg) if hasattr(cfg, "__dataclass_fields__") else {}
+            self.journal.put_run_start(sid, started_ns=time.time_ns(), config=config)
+        if self._started and self._day is not None:
             self._call(slot, "on_start")
-            if self._day is not None:
-                self._call(slot, "on_session_start", self._day)
+            self._call(slot, "on_session_start", self._day)
             self._call(slot, "on_recover")
+        else:  # before the run: on_start with the others, on_recover when the session starts
+            slot.recover_pending = True
 
     def drop_strategy(self, strategy_id: str, reason: str) -> None:
         """Stop running a strategy WITHOUT touching its orders (its lease was lost or
@@ -446,7 +464,7 @@ class Engine:
         if self.journal is not None:
             from algoengine.config import to_dict
 
-            now = self.now_ns()
+            now = time.time_ns()  # when the run started, by the wall clock
             for sid, slot in self._slots.items():
                 cfg = getattr(slot.strategy, "config", None)
                 config = (
@@ -466,10 +484,11 @@ class Engine:
         for slot in self._slots.values():
             if slot.state != StrategyState.STOPPED:
                 self._call(slot, "on_session_start", day)
-        if self._restored:  # once, when the clock shows the session the run resumes in
-            self._restored = False
-            for slot in self._slots.values():
+        for slot in self._slots.values():  # once, when the clock shows the session resumed
+            if self._restored or slot.recover_pending:
+                slot.recover_pending = False
                 self._call(slot, "on_recover")
+        self._restored = False
 
     def _end_session(self, day: date) -> None:
         close = self.calendar.session_close_ns(day)
@@ -1034,6 +1053,8 @@ class Engine:
         elif isinstance(cmd, StopEngine):
             self._stopping = cmd.reason
             result = f"engine stopping: {cmd.reason}"
+        elif isinstance(cmd, _Call):
+            result = str(cmd.fn())
         self._pump(ts)
         return result
 

@@ -484,7 +484,7 @@ class LeaseManager:
             self._strategies = tuple(sorted({*(self._strategies or ()), *wanted}))
         return created
 
-    def acquire(self, max_count: int | None = None) -> list[Lease]:
+    def acquire(self, max_count: int | None = None, *, orphans: bool = False) -> list[Lease]:
         """Take unowned or expired leases of this task's strategies, up to its fair share
         (the first call: at most ``initial_take``).
 
@@ -492,6 +492,12 @@ class LeaseManager:
         ----------
         max_count
             Take at most this many (>= 0); ``None``: the fair share only.
+        orphans
+            Instead: take every lease whose owner let it expire more than a whole ttl ago,
+            beyond the fair share. The fair share spreads strategies over the live tasks, but
+            must never leave one unowned: if the tasks under their share cannot take a dead
+            task's strategies (none is left, or a replacement is still starting), any task
+            takes them (the heartbeat asks this after its fair ``acquire``).
 
         Returns
         -------
@@ -540,9 +546,12 @@ class LeaseManager:
                     quota = min(quota, max_count)
                 if first and self._initial_take is not None:
                     quota = min(quota, self._initial_take)
+                free = or_(t.c.owner.is_(None), t.c.expires_ns < now)
+                if orphans:  # expired for a whole ttl and more: nobody under share took it
+                    quota = n if max_count is None else max_count
+                    free = and_(t.c.owner.is_not(None), t.c.expires_ns < now - self._ttl_ns)
                 if quota <= 0:
                     return []
-                free = or_(t.c.owner.is_(None), t.c.expires_ns < now)
                 pick = select(t.c.strategy_id).where(mine, free).order_by(t.c.strategy_id)
                 pick = pick.limit(quota)
                 if self._postgres:

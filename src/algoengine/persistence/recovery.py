@@ -3,7 +3,8 @@
 When an engine task starts for strategies whose latest run is still marked ``running`` (the
 process died: kill -9, a lost host), :func:`recover` runs before the event loop:
 
-1. it reads that run's orders and fills from the database (what the journal had written);
+1. it reads the strategy's orders and fills from the database (what the journals of this
+   run and of the runs before it had written: the positions replay from all of them);
 2. it asks the broker, by client order id, for each order's status and for the trade book;
 3. it reconciles:
 
@@ -29,6 +30,7 @@ lost (the broker's trade book is the last word), no position is forgotten.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,9 +40,10 @@ from algoengine.engine.engine import Engine, FillRecord
 from algoengine.engine.oms import ManagedOrder
 from algoengine.persistence.records import RunStatus
 from algoengine.persistence.repositories import (
-    fills_of_run,
+    fills_of_strategy,
+    get_order,
     latest_run,
-    orders_of_run,
+    orders_of_strategy,
     record_run_stop,
 )
 
@@ -74,6 +77,7 @@ class RecoveryReport:
     fills_from_db: int = 0
     fills_from_broker: int = 0  # fills the journal had not written
     orphans: list[str] = field(default_factory=list)  # unknown working orders, cancelled
+    crashed: list[tuple[str, str]] = field(default_factory=list)  # (run id, strategy id)
 
     def summary(self) -> str:
         return (
@@ -138,13 +142,14 @@ def _finish(bind: Any, engine: Engine, r: Reconciled, new_run_id: str) -> None:
             journal.put_order(o)
         for f in r.from_broker:
             journal.put_fill(f)
-    for run_id in r.report.run_ids:
+    for run_id, sid in r.report.crashed:  # only the strategies taken over here
         record_run_stop(
             bind,
             run_id,
-            stopped_ns=engine.now_ns(),
+            stopped_ns=time.time_ns(),
             status=RunStatus.CRASHED,
             reason=f"taken over by run {new_run_id}",
+            strategy_id=sid,
         )
     log.warning("recovery", extra={"summary": r.report.summary()})
 
@@ -164,14 +169,16 @@ def reconcile(
     managed: list[ManagedOrder] = []
     fills: list[FillRecord] = []
     from_broker: list[FillRecord] = []
-    runs: set[str] = set()
+    runs: set[tuple[str, str]] = set()
     for sid in strategy_ids:
         run = latest_run(bind, sid, before_run_id=new_run_id)
-        if run is None or run.status is not RunStatus.RUNNING:
-            continue
-        runs.add(run.run_id)
-        rows = orders_of_run(bind, run.run_id, strategy_id=sid)
-        db_fills = fills_of_run(bind, run.run_id, strategy_id=sid)
+        if run is not None and run.status is RunStatus.RUNNING:
+            runs.add((run.run_id, sid))  # it did not stop cleanly: marked crashed after
+        # the strategy's whole record, whichever task wrote it: it may have moved between
+        # engine tasks, and a task killed right after a take-over may not have rewritten the
+        # orders it adopted under its own run
+        rows = orders_of_strategy(bind, sid)
+        db_fills = fills_of_strategy(bind, sid)
         have = {(r.trade_id, r.client_order_id) for r in db_fills}
         for r in db_fills:
             fills.append(
@@ -276,11 +283,16 @@ def reconcile(
             report.fills_from_broker += 1
         # working orders of the crashed run that the database never saw: nobody owns them
         open_at_broker = getattr(venue, "open_orders", None)
-        if open_at_broker is not None:
+        if open_at_broker is not None and run is not None and run.status is RunStatus.RUNNING:
             prefix = run.run_id
             for rep in open_at_broker():
                 cid = str(_get(rep, "client_order_id"))
-                if cid.startswith(prefix) and cid not in by_cid and cid not in report.orphans:
+                if (
+                    cid.startswith(prefix)
+                    and cid not in by_cid
+                    and cid not in report.orphans
+                    and get_order(bind, cid) is None  # (another strategy's: not ours to touch)
+                ):
                     report.orphans.append(cid)
                     cancel = getattr(venue, "cancel", None)
                     if cancel is not None:
@@ -293,5 +305,6 @@ def reconcile(
             o.trade_ids = {f.trade_id for f in mine}  # a replayed fill event is dropped
     fills.sort(key=lambda f: (f.ts_ns, f.client_order_id, f.trade_id))
     report.working = sum(1 for o in managed if o.is_open)
-    report.run_ids = sorted(runs)
+    report.run_ids = sorted({r for r, _ in runs})
+    report.crashed = sorted(runs)
     return Reconciled(orders=managed, fills=fills, from_broker=from_broker, report=report)

@@ -82,6 +82,7 @@ __all__ = [
     "audit",
     "audit_entries",
     "fills_of_run",
+    "fills_of_strategy",
     "get_backtest_run",
     "get_command",
     "get_order",
@@ -96,6 +97,7 @@ __all__ = [
     "open_orders",
     "order_events",
     "orders_of_run",
+    "orders_of_strategy",
     "pending_commands",
     "pnl_history",
     "positions",
@@ -513,6 +515,31 @@ def insert_fill(bind: Bind, fills: FillRow | Iterable[FillRow]) -> int:
         for f in _listed(fills, FillRow, "fills")
     ]
     return _insert_new(bind, _fills, rows, ["trade_id", "client_order_id"])
+
+
+def orders_of_strategy(bind: Bind, strategy_id: str) -> list[OrderRow]:
+    """Every order of a strategy, whichever run sent or last managed it, oldest first (what
+    recovery and a take-over reconcile: a strategy may have moved between engine tasks)."""
+    stmt = (
+        select(_orders)
+        .where(_orders.c.strategy_id == strategy_id)
+        .order_by(_orders.c.created_ns, _orders.c.client_order_id)
+    )
+    with _reading(bind) as conn:
+        return [_order_row(_dict(r)) for r in conn.execute(stmt).mappings()]
+
+
+def fills_of_strategy(bind: Bind, strategy_id: str) -> list[FillRow]:
+    """Every fill of a strategy in time order, across its runs (its positions replay from
+    these)."""
+    cols = [c for c in _fills.c if c.name != "id"]
+    stmt = (
+        select(*cols)
+        .where(_fills.c.strategy_id == strategy_id)
+        .order_by(_fills.c.ts_ns, _fills.c.id)
+    )
+    with _reading(bind) as conn:
+        return [FillRow(**_dict(r)) for r in conn.execute(stmt).mappings()]
 
 
 def fills_of_run(bind: Bind, run_id: str, *, strategy_id: str | None = None) -> list[FillRow]:
