@@ -167,11 +167,12 @@ def _record_backtest(
     import logging
 
     try:
-        from algoengine.persistence.db import database_url, ensure_schema, make_engine
+        from algoengine.persistence.db import ensure_schema, make_engine
         from algoengine.persistence.records import BacktestRunRow
         from algoengine.persistence.repositories import new_backtest_id, record_backtest_run
+        from algoengine.settings import settings_database_url
 
-        db = make_engine(database_url(settings.database_url))
+        db = make_engine(settings_database_url(settings))
         ensure_schema(db)
         params = {
             "strategies": [s.strategy_id for s in settings.strategies],
@@ -288,8 +289,9 @@ def _cmd_command(args: argparse.Namespace) -> int:
     import getpass
 
     from algoengine.engine.commands import KillSwitch, Pause, Resume, SquareOff, StopStrategy
-    from algoengine.persistence.db import database_url, ensure_schema, make_engine
+    from algoengine.persistence.db import ensure_schema, make_engine
     from algoengine.persistence.repositories import audit, get_command, post_command
+    from algoengine.settings import settings_database_url
 
     who = f"cli:{getpass.getuser()}"
     kind = args.command_kind
@@ -307,7 +309,7 @@ def _cmd_command(args: argparse.Namespace) -> int:
             raise ValueError("stop: --strategy is required")
         cmd = StopStrategy(strategy_id=args.strategy, issued_by=who)
     settings = _settings(args)
-    db = make_engine(args.url or database_url(settings.database_url))
+    db = make_engine(args.url or settings_database_url(settings))
     ensure_schema(db)
     now = time.time_ns()
     cid = post_command(db, cmd, issued_ns=now)

@@ -12,7 +12,8 @@ Sections (TOML tables): ``engine`` (:class:`EngineConfig`), ``exchange``
 :class:`ChargeRates`), ``market`` (:class:`MarketSettings`: the synthetic model or a replay
 file), ``strategies`` (a list of :class:`PremiumSellingConfig`), ``backtest``
 (:class:`BacktestSettings`), ``paper`` (:class:`PaperSettings`), ``journal``
-(:class:`JournalSettings`), ``database_url``.
+(:class:`JournalSettings`), ``database_url`` or ``database_secret`` (the name of the Secrets
+Manager secret holding the database credentials; see :mod:`algoengine.secrets`).
 
 Contract facts (lot sizes, freeze quantities, expiry weekdays) live in
 ``market.synthetic.contracts``; exchange holidays in ``market.synthetic.holidays``.
@@ -198,6 +199,7 @@ class Settings:
     paper: PaperSettings = field(default_factory=PaperSettings)
     journal: JournalSettings = field(default_factory=JournalSettings)
     database_url: str = "sqlite:///algoengine.sqlite"
+    database_secret: str | None = None  # e.g. "algo-trading-prod-db-password" (see secrets)
 
     def __post_init__(self) -> None:
         ids = [s.strategy_id for s in self.strategies]
@@ -228,3 +230,11 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     """
     data: dict[str, Any] = load(path, os.environ if env is None else env)
     return build(Settings, data)
+
+
+def settings_database_url(settings: Settings) -> str:
+    """The database URL of these settings: the environment, the secret, or the file
+    (:func:`algoengine.secrets.resolve_database_url`)."""
+    from algoengine.secrets import resolve_database_url
+
+    return resolve_database_url(settings.database_url, settings.database_secret)

@@ -564,12 +564,13 @@ def _open_store(settings: Settings, run_id: str) -> _Store | None:
     """Connect to the database (creating the schema on first use) and start the journal;
     ``None`` (with a warning) if the database is unusable at start: a paper run goes on
     without it. (An outage later is the journal's business: it spools and replays.)"""
-    from algoengine.persistence.db import database_url, ensure_schema, make_engine
+    from algoengine.persistence.db import ensure_schema, make_engine
     from algoengine.persistence.journal import Journal
+    from algoengine.settings import settings_database_url
 
     j = settings.journal
     try:
-        db = make_engine(database_url(settings.database_url))
+        db = make_engine(settings_database_url(settings))
         ensure_schema(db)
         root = Path(j.spool_dir)
         _replay_orphan_spools(db, root)

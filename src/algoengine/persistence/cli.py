@@ -20,7 +20,6 @@ import argparse
 
 from algoengine.persistence.db import (
     current_revision,
-    database_url,
     downgrade,
     head_revision,
     masked,
@@ -33,9 +32,9 @@ __all__ = ["add_db_commands"]
 def _url(args: argparse.Namespace) -> str:
     if args.url:
         return str(args.url)
-    from algoengine.settings import load_settings
+    from algoengine.settings import load_settings, settings_database_url
 
-    return database_url(load_settings(args.config).database_url)
+    return settings_database_url(load_settings(args.config))
 
 
 def _describe(revision: str | None) -> str:
