@@ -5,6 +5,7 @@ owners sending orders, none stays orphaned, none enters twice."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -123,9 +124,10 @@ def test_tasks_killed_at_random_never_share_a_strategy(
 
         for _ in range(3):
             spawn()
-        for at in (3.5, 8.0):  # seconds after the open: kill the oldest live task, replace it
+        rng = random.Random(int(anchor))  # a different victim each run, logged in kills
+        for at in (3.5, 8.0):  # seconds after the open: kill a live task at random, replace it
             time.sleep(max(0.0, t_open / 1e9 + at - time.time()))
-            k = next(k for k, p in enumerate(tasks) if p.poll() is None)
+            k = rng.choice([k for k, p in enumerate(tasks) if p.poll() is None])
             tasks[k].send_signal(signal.SIGKILL)
             tasks[k].wait(timeout=10)
             kills.append((time.time_ns(), f"TK{k:06d}"))
