@@ -62,7 +62,7 @@ from algoengine.engine.oms import (
     ThrottleConfig,
 )
 from algoengine.engine.portfolio import PnL, Portfolio, Position
-from algoengine.engine.venue_feed import VenueFeeder, could_touch
+from algoengine.engine.venue_feed import VenueFeeder
 from algoengine.errors import TemporaryBrokerError, ValidationError
 from algoengine.market.calendar import ist_date
 from algoengine.market.quotes import QuoteBoard
@@ -609,43 +609,8 @@ class Engine:
         for o in self.oms.open_orders():
             if o.status.value != "NEW":
                 working.setdefault(o.idx, []).append(o)
-        if not working:
-            return
-        for i, orders in working.items():
-            hits = np.flatnonzero(m.idx == i)
-            if len(hits) == 0:
-                continue
-            k = int(hits[0])
-            if m.bar_close and m.high_paise is not None and m.low_paise is not None:
-                high, low = int(m.high_paise[k]), int(m.low_paise[k])
-                if not could_touch(orders, low, high):
-                    continue
-                assert m.open_paise is not None
-                self._feeder.show_bar(
-                    i,
-                    ts,
-                    open_=int(m.open_paise[k]),
-                    high=high,
-                    low=low,
-                    close=int(m.ltp_paise[k]),
-                    bid=int(m.bid_paise[k]),
-                    bid_qty=int(m.bid_qty[k]),
-                    ask=int(m.ask_paise[k]),
-                    ask_qty=int(m.ask_qty[k]),
-                    volume=0,
-                )
-            else:
-                self._feeder.show_quote(
-                    i,
-                    ts,
-                    int(m.bid_paise[k]),
-                    int(m.bid_qty[k]),
-                    int(m.ask_paise[k]),
-                    int(m.ask_qty[k]),
-                )
-                ltp = int(m.ltp_paise[k])
-                if ltp > 0:
-                    self._feeder.venue.on_trade(self._tokens[i], ltp, 1, ts)
+        if working:
+            self._feeder.show_slice(m, ts, working)
 
     def _index_rows(self, m: MarketSlice) -> list[int]:
         """Rows of the slice that quote an index."""

@@ -20,12 +20,13 @@ working orders are not shown at all (nothing could happen there).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from algoengine.domain.market_data import MarketSlice
 from algoengine.domain.orders import OrderType, Side
 
 __all__ = ["DEPTH_LEVELS", "SimulatedVenue", "VenueFeeder", "synthetic_depth"]
@@ -155,3 +156,45 @@ class VenueFeeder:
             self.show_quote(idx, ts_ns, b if b > 0 else 0, bid_qty or qty, p + half, ask_qty or qty)
             self.venue.on_trade(token, p, print_qty, ts_ns)
         self.show_quote(idx, ts_ns, bid, bid_qty, ask, ask_qty)
+
+    def show_slice(
+        self, m: MarketSlice, ts_ns: int, working: Mapping[int, Sequence[_Working]]
+    ) -> None:
+        """Show the venue a market slice where it matters: for each instrument with working
+        orders (``idx -> orders``) that the slice quotes, the bar's path when the bar's range
+        could touch one of them (bar slices), else the quote and a print at the last price."""
+        for i, orders in working.items():
+            hits = np.flatnonzero(m.idx == i)
+            if len(hits) == 0:
+                continue
+            k = int(hits[0])
+            if m.bar_close and m.high_paise is not None and m.low_paise is not None:
+                high, low = int(m.high_paise[k]), int(m.low_paise[k])
+                if not could_touch(orders, low, high):
+                    continue
+                assert m.open_paise is not None
+                self.show_bar(
+                    i,
+                    ts_ns,
+                    open_=int(m.open_paise[k]),
+                    high=high,
+                    low=low,
+                    close=int(m.ltp_paise[k]),
+                    bid=int(m.bid_paise[k]),
+                    bid_qty=int(m.bid_qty[k]),
+                    ask=int(m.ask_paise[k]),
+                    ask_qty=int(m.ask_qty[k]),
+                    volume=0,
+                )
+            else:
+                self.show_quote(
+                    i,
+                    ts_ns,
+                    int(m.bid_paise[k]),
+                    int(m.bid_qty[k]),
+                    int(m.ask_paise[k]),
+                    int(m.ask_qty[k]),
+                )
+                ltp = int(m.ltp_paise[k])
+                if ltp > 0:
+                    self.venue.on_trade(self._tokens[i], ltp, 1, ts_ns)

@@ -61,8 +61,6 @@ from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
-import numpy as np
-
 from algoengine.backtest.runner import open_feed, paper_day
 from algoengine.brokers.paper.exchange import PaperExchange
 from algoengine.brokers.paper.remote import (
@@ -84,7 +82,7 @@ from algoengine.domain.orders import (
     Side,
 )
 from algoengine.engine.clock import RealClock
-from algoengine.engine.venue_feed import VenueFeeder, could_touch
+from algoengine.engine.venue_feed import VenueFeeder
 from algoengine.errors import AlgoEngineError, ConfigurationError, ValidationError
 from algoengine.market.calendar import TradingCalendar
 from algoengine.market.quotes import QuoteBoard
@@ -309,41 +307,7 @@ class PaperVenueServer:
         in (the engine's ``_show_venue``)."""
         ts = max(m.ts_ns, self.exchange.now_ns)
         self.board.apply(m)
-        for i, orders in self._working().items():
-            hits = np.flatnonzero(m.idx == i)
-            if len(hits) == 0:
-                continue
-            k = int(hits[0])
-            if m.bar_close and m.high_paise is not None and m.low_paise is not None:
-                high, low = int(m.high_paise[k]), int(m.low_paise[k])
-                if not could_touch(orders, low, high):
-                    continue
-                assert m.open_paise is not None
-                self._feeder.show_bar(
-                    i,
-                    ts,
-                    open_=int(m.open_paise[k]),
-                    high=high,
-                    low=low,
-                    close=int(m.ltp_paise[k]),
-                    bid=int(m.bid_paise[k]),
-                    bid_qty=int(m.bid_qty[k]),
-                    ask=int(m.ask_paise[k]),
-                    ask_qty=int(m.ask_qty[k]),
-                    volume=0,
-                )
-            else:
-                self._feeder.show_quote(
-                    i,
-                    ts,
-                    int(m.bid_paise[k]),
-                    int(m.bid_qty[k]),
-                    int(m.ask_paise[k]),
-                    int(m.ask_qty[k]),
-                )
-                ltp = int(m.ltp_paise[k])
-                if ltp > 0:
-                    self.exchange.on_trade(self._tokens[i], ltp, 1, ts)
+        self._feeder.show_slice(m, ts, self._working())
 
     def _working(self) -> dict[int, list[_Working]]:
         """Orders received and not finished, by universe index (forgets finished ones)."""
