@@ -1,0 +1,389 @@
+"""The Ansible playbooks against moto in server mode: syntax, the four-step check per role
+(check-mode create, create, check-mode re-apply unchanged, re-apply unchanged), the resources'
+settings read back with boto3, and destroy.yml leaving nothing behind.
+
+Roles in deploy.yml today: network, secrets, storage, registry, logging, iam (see
+deploy/ansible/README.md for the rest). Where a module skips in check mode on a resource that
+does not exist yet (s3_bucket, s3_lifecycle, ecs_ecr: module behaviour), step 1 proves only that
+nothing is created and nothing fails; step 4 (changed=0) proves idempotence for them."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import ANSIBLE_DIR, ANSIBLE_PLAYBOOK, Moto, needs_ansible, needs_moto, run_playbook
+
+pytestmark = [needs_ansible, needs_moto]
+
+ROLES = ["network", "secrets", "storage", "registry", "logging", "iam"]
+# roles whose modules report a would-be creation in check mode (the others skip: see above)
+CHECK_MODE_REPORTS = ["network", "secrets", "logging", "iam"]
+ACCOUNT = "123456789012"  # moto's; the playbooks read it from sts get-caller-identity
+
+
+def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or []}
+
+
+def _vpcs(moto: Moto, env: str) -> list[dict[str, Any]]:
+    ec2 = moto.client("ec2")
+    found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [f"algo-trading-{env}-vpc"]}])
+    return list(found["Vpcs"])
+
+
+def _leftovers(moto: Moto, env: str) -> list[str]:
+    """Everything of `env` still in the account (empty after destroy.yml)."""
+    left: list[str] = []
+    prefix = f"algo-trading-{env}"
+    left += [f"vpc {v['VpcId']}" for v in _vpcs(moto, env)]
+    ec2 = moto.client("ec2")
+    for a in ec2.describe_addresses()["Addresses"]:
+        if _tags(a.get("Tags")).get("Environment") == env:
+            left.append(f"eip {a['PublicIp']}")
+    for n in ec2.describe_nat_gateways()["NatGateways"]:
+        live = n["State"] in ("available", "pending")
+        if live and _tags(n.get("Tags")).get("Environment") == env:
+            left.append(f"nat {n['NatGatewayId']}")
+    left += [
+        f"bucket {b['Name']}"
+        for b in moto.client("s3").list_buckets().get("Buckets", [])
+        if b["Name"].startswith(prefix)
+    ]
+    left += [
+        f"secret {s['Name']}"
+        for s in moto.client("secretsmanager").list_secrets()["SecretList"]
+        if s["Name"].startswith(prefix) and not s.get("DeletedDate")
+    ]
+    left += [
+        f"ecr {r['repositoryName']}"
+        for r in moto.client("ecr").describe_repositories()["repositories"]
+        if r["repositoryName"].startswith(prefix)
+    ]
+    left += [
+        f"log group {g['logGroupName']}"
+        for g in moto.client("logs").describe_log_groups(
+            logGroupNamePrefix=f"/algo-trading/{env}/"
+        )["logGroups"]
+    ]
+    left += [
+        f"role {r['RoleName']}"
+        for r in moto.client("iam").list_roles()["Roles"]
+        if r["RoleName"].startswith(prefix)
+    ]
+    return left
+
+
+def _sg(moto: Moto, vpc_id: str, name: str) -> dict[str, Any]:
+    ec2 = moto.client("ec2")
+    groups = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc_id]},
+            {"Name": "group-name", "Values": [name]},
+        ]
+    )["SecurityGroups"]
+    assert len(groups) == 1, name
+    return dict(groups[0])
+
+
+def _ingress(group: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """(from port, to port, source) per ingress permission."""
+    out = []
+    for perm in group["IpPermissions"]:
+        sources = [r["CidrIp"] for r in perm.get("IpRanges", [])]
+        sources += [p["GroupId"] for p in perm.get("UserIdGroupPairs", [])]
+        sources += [r["CidrIpv6"] for r in perm.get("Ipv6Ranges", [])]
+        out += [(perm.get("FromPort"), perm.get("ToPort"), s) for s in sources]
+    return sorted(out)
+
+
+def verify_stack(moto: Moto, env: str, octet: int, nat_count: int, retention: int) -> None:
+    """Read every resource back with boto3 and check the settings issue 7 asks for."""
+    prefix = f"algo-trading-{env}"
+    ec2 = moto.client("ec2")
+
+    # network: VPC, subnets over two AZs, IGW, NAT with EIPs, routes, security groups, flow logs
+    vpcs = _vpcs(moto, env)
+    assert len(vpcs) == 1
+    vpc = vpcs[0]
+    vpc_id = vpc["VpcId"]
+    assert vpc["CidrBlock"] == f"10.{octet}.0.0/16"
+    assert _tags(vpc["Tags"])["Environment"] == env
+    assert _tags(vpc["Tags"])["ManagedBy"] == "ansible"
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    by_cidr = {s["CidrBlock"]: s for s in subnets}
+    expected = {
+        f"10.{octet}.1.0/24": ("ap-south-1a", True),
+        f"10.{octet}.2.0/24": ("ap-south-1b", True),
+        f"10.{octet}.10.0/24": ("ap-south-1a", False),
+        f"10.{octet}.11.0/24": ("ap-south-1b", False),
+    }
+    assert set(by_cidr) == set(expected)
+    for cidr, (az, public) in expected.items():
+        assert by_cidr[cidr]["AvailabilityZone"] == az
+        assert by_cidr[cidr]["MapPublicIpOnLaunch"] is public
+        assert _tags(by_cidr[cidr]["Tags"])["Tier"] == ("public" if public else "private")
+    igws = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}]
+    )["InternetGateways"]
+    assert len(igws) == 1
+    nats = [
+        n
+        for n in ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+            "NatGateways"
+        ]
+        if n["State"] == "available"
+    ]
+    assert len(nats) == nat_count
+    public_ids = {by_cidr[f"10.{octet}.{i}.0/24"]["SubnetId"] for i in (1, 2)}
+    assert {n["SubnetId"] for n in nats} <= public_ids
+    assert len({n["SubnetId"] for n in nats}) == nat_count  # one per AZ when more than one
+    for n in nats:
+        assert _tags(n.get("Tags"))["Environment"] == env
+        assert n["NatGatewayAddresses"][0]["PublicIp"]
+    nat_ids = {n["NatGatewayId"] for n in nats}
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])[
+        "RouteTables"
+    ]
+    default_route: dict[str, str] = {}
+    for t in tables:
+        for assoc in t["Associations"]:
+            if "SubnetId" in assoc:
+                for r in t["Routes"]:
+                    if r.get("DestinationCidrBlock") == "0.0.0.0/0":
+                        default_route[assoc["SubnetId"]] = r.get("GatewayId") or r.get(
+                            "NatGatewayId", ""
+                        )
+    for cidr, (_, public) in expected.items():
+        target = default_route[by_cidr[cidr]["SubnetId"]]
+        if public:
+            assert target == igws[0]["InternetGatewayId"]
+        else:
+            assert target in nat_ids
+
+    alb = _sg(moto, vpc_id, f"{prefix}-alb")
+    ecs = _sg(moto, vpc_id, f"{prefix}-ecs")
+    rds = _sg(moto, vpc_id, f"{prefix}-rds")
+    assert _ingress(alb) == [(80, 80, "0.0.0.0/0"), (443, 443, "0.0.0.0/0")]
+    assert _ingress(ecs) == [(8501, 8501, alb["GroupId"])]
+    assert _ingress(rds) == [(5432, 5432, ecs["GroupId"])]
+
+    flow = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]
+    assert len(flow) == 1
+    assert flow[0]["LogGroupName"] == f"/algo-trading/{env}/vpc-flow-logs"
+    assert flow[0]["TrafficType"] == "ALL"
+    assert flow[0]["DeliverLogsPermissionArn"].endswith(f":role/{prefix}-vpc-flow-logs")
+
+    # storage
+    s3 = moto.client("s3")
+    bucket = f"{prefix}-data-{ACCOUNT}"
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    enc = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert enc["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert set(rules) == {
+        "backtest-results-to-glacier",
+        "logs-expire",
+        "noncurrent-versions-expire",
+    }
+    glacier = rules["backtest-results-to-glacier"]
+    assert glacier["Transitions"][0]["Days"] == 90
+    assert glacier["Transitions"][0]["StorageClass"] == "GLACIER"
+    assert rules["logs-expire"]["Expiration"]["Days"] == 30
+    noncurrent = rules["noncurrent-versions-expire"]["NoncurrentVersionExpiration"]
+    assert noncurrent["NoncurrentDays"] == 90
+    assert _tags(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])["Environment"] == env
+
+    # secrets: the password was generated, never passed in
+    sm = moto.client("secretsmanager")
+    db = sm.describe_secret(SecretId=f"{prefix}-db-password")
+    api = sm.describe_secret(SecretId=f"{prefix}-api-credentials")
+    password = json.loads(sm.get_secret_value(SecretId=db["ARN"])["SecretString"])
+    assert password["username"] == "algotrading"
+    assert len(password["password"]) == 32 and password["password"].isalnum()
+    assert set(json.loads(sm.get_secret_value(SecretId=api["ARN"])["SecretString"])) == {
+        "api_key",
+        "client_code",
+        "pin",
+        "totp_secret",
+    }
+    assert _tags(db["Tags"])["Environment"] == env
+
+    # registry
+    ecr = moto.client("ecr")
+    repos = {
+        r["repositoryName"]: r
+        for r in ecr.describe_repositories()["repositories"]
+        if r["repositoryName"].startswith(prefix + "/")
+    }
+    assert set(repos) == {f"{prefix}/trading", f"{prefix}/dashboard", f"{prefix}/data-service"}
+    for name, repo in repos.items():
+        assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+        assert repo["imageTagMutability"] == "IMMUTABLE"
+        policy = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
+        assert [r["selection"]["tagStatus"] for r in policy["rules"]] == ["untagged", "any"]
+
+    # logging
+    logs = moto.client("logs")
+    groups = {
+        g["logGroupName"]: g
+        for g in logs.describe_log_groups(logGroupNamePrefix=f"/algo-trading/{env}/")["logGroups"]
+    }
+    for svc in ("trading", "dashboard", "data-service"):
+        assert groups[f"/algo-trading/{env}/{svc}"]["retentionInDays"] == retention
+
+    # iam: least privilege, secrets by their real ARNs (the -?????? pattern matches exactly them)
+    iam = moto.client("iam")
+    execution = f"{prefix}-ecs-execution"
+    attached = iam.list_attached_role_policies(RoleName=execution)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AmazonECSTaskExecutionRolePolicy"]
+    trust = iam.get_role(RoleName=execution)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"]["Service"] == "ecs-tasks.amazonaws.com"
+    real_arns = {db["ARN"], api["ARN"]}
+    services = ("trading", "dashboard", "data-service")
+    all_roles = [execution] + [f"{prefix}-{s}-task" for s in services]
+    for role in all_roles:
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+            doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+            for st in doc["Statement"]:
+                resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                if "*" in resources:  # only PutMetricData, narrowed to our namespace
+                    assert st["Action"] == "cloudwatch:PutMetricData"
+                    assert st["Condition"]["StringEquals"]["cloudwatch:namespace"] == "AlgoTrading"
+                    continue
+                for res in resources:
+                    assert "*" not in res.split(":")[-1] or res.startswith("arn:aws:s3:::"), res
+                    if ":secretsmanager:" in res:
+                        matches = [a for a in real_arns if fnmatch.fnmatchcase(a, res)]
+                        assert len(matches) == 1, (res, real_arns)
+                    if res.startswith("arn:aws:s3:::"):
+                        assert res.startswith(f"arn:aws:s3:::{bucket}")
+    trading_doc = iam.get_role_policy(
+        RoleName=f"{prefix}-trading-task", PolicyName="trading-permissions"
+    )["PolicyDocument"]
+    secret_res = [
+        r
+        for st in trading_doc["Statement"]
+        if st["Action"] == "secretsmanager:GetSecretValue"
+        for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+    ]
+    granted = {next(a for a in real_arns if fnmatch.fnmatchcase(a, r)) for r in secret_res}
+    assert granted == real_arns
+    dash_doc = iam.get_role_policy(
+        RoleName=f"{prefix}-dashboard-task", PolicyName="dashboard-permissions"
+    )["PolicyDocument"]
+    dash_secret = [st for st in dash_doc["Statement"] if "secretsmanager" in str(st["Action"])]
+    assert len(dash_secret) == 1 and "api-credentials" not in str(dash_secret[0]["Resource"])
+
+
+def _assert_ok(run: Any, what: str) -> None:
+    assert run.returncode == 0 and run.failed() == 0, f"{what} failed:\n{run.output}"
+
+
+@pytest.mark.parametrize("playbook", ["deploy.yml", "destroy.yml"])
+def test_syntax_check(playbook: str) -> None:
+    import subprocess
+
+    assert ANSIBLE_PLAYBOOK is not None
+    proc = subprocess.run(
+        [ANSIBLE_PLAYBOOK, playbook, "--syntax-check", "-e", "env=dev"],
+        cwd=ANSIBLE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_unknown_environment_is_refused(moto: Moto, tmp_path: Path) -> None:
+    run = run_playbook(moto, "deploy.yml", "qa", tmp_path)
+    assert run.returncode != 0
+    assert "-e env=dev, -e env=staging or -e env=prod (got qa)" in run.output
+
+
+def test_dev_four_steps_verify_and_destroy(moto: Moto, tmp_path: Path) -> None:
+    moto.reset()
+    # 1. check-mode create: every role that can report would change, nothing is created
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True)
+    _assert_ok(run, "check-mode create")
+    for role in CHECK_MODE_REPORTS:
+        assert run.changed(role) > 0, (role, run.counts)
+    assert _leftovers(moto, "dev") == []
+
+    # 2. create: every role changes something
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path)
+    _assert_ok(run, "create")
+    for role in ROLES:
+        assert run.changed(role) > 0, (role, run.counts)
+    assert "NAT gateway Elastic IPs of dev" in run.output
+    verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
+
+    # 3. check-mode re-apply: nothing would change
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True)
+    _assert_ok(run, "check-mode re-apply")
+    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
+
+    # 4. re-apply: nothing changes
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path)
+    _assert_ok(run, "re-apply")
+    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
+    verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
+
+    # destroy removes everything; a second destroy changes nothing
+    run = run_playbook(moto, "destroy.yml", "dev", tmp_path)
+    _assert_ok(run, "destroy")
+    for role in ROLES:
+        assert run.changed(role) > 0, (role, run.counts)
+    assert _leftovers(moto, "dev") == []
+    run = run_playbook(moto, "destroy.yml", "dev", tmp_path)
+    _assert_ok(run, "second destroy")
+    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
+
+
+def test_prod_has_a_nat_per_az_and_destroys_cleanly(moto: Moto, tmp_path: Path) -> None:
+    moto.reset()
+    run = run_playbook(moto, "deploy.yml", "prod", tmp_path)
+    _assert_ok(run, "prod create")
+    verify_stack(moto, "prod", octet=30, nat_count=2, retention=90)
+    ips = [
+        n["NatGatewayAddresses"][0]["PublicIp"]
+        for n in moto.client("ec2").describe_nat_gateways()["NatGateways"]
+        if n["State"] == "available"
+    ]
+    for ip in ips:  # the playbook prints the whitelist IPs
+        assert ip in run.output
+    # a tag-limited run touches only its role
+    run = run_playbook(moto, "deploy.yml", "prod", tmp_path, extra=("--tags", "storage"))
+    _assert_ok(run, "prod storage only")
+    assert set(run.counts) <= {"storage", "(play)"}, run.counts
+    run = run_playbook(moto, "destroy.yml", "prod", tmp_path)
+    _assert_ok(run, "prod destroy")
+    assert _leftovers(moto, "prod") == []
+    # prod keeps deleted secrets recoverable for 30 days
+    sm = moto.client("secretsmanager")
+    deleted = sm.describe_secret(SecretId="algo-trading-prod-db-password")
+    assert deleted.get("DeletedDate")
+
+
+def test_ansible_lint_production_profile() -> None:
+    import subprocess
+
+    from .conftest import _tool
+
+    lint = _tool("ansible-lint")
+    if lint is None:
+        pytest.skip("ansible-lint is not installed: pip install -e '.[deploy]'")
+    proc = subprocess.run(
+        [lint, "--offline", "--profile", "production", "deploy.yml", "destroy.yml", "roles"],
+        cwd=ANSIBLE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
