@@ -1,0 +1,349 @@
+"""AngelOneBroker against the fake Angel One through the REAL smartapi-python client: login and
+logout, orders placed with their ordertag and their events from the books, and each fault:
+placeOrder timeouts (with and without the order placed), AB2001/AB1004, a rejection with the
+broker's text, the token expiring, the plain-text 403 rate limit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from algoengine.brokers.angelone.adapter import AngelOneBroker, load_smartapi
+from algoengine.brokers.angelone.credentials import AngelOneCredentials, AngelOneEndpoints
+from algoengine.brokers.angelone.errors import AuthenticationError, RateLimitedError
+from algoengine.brokers.angelone.fake_server import FakeAngelOne
+from algoengine.domain.events import (
+    OrderAccepted,
+    OrderCancelled,
+    OrderEvent,
+    OrderFilled,
+    OrderModified,
+    OrderRejected,
+)
+from algoengine.domain.instruments import Instrument
+from algoengine.domain.orders import OrderRequest, OrderStatus, OrderType, Side
+from algoengine.errors import TemporaryBrokerError
+
+from .conftest import API_KEY, CLIENT, MPIN, TOTP_SECRET, SmartApiModules
+from .test_fake_server import atm_option, quoted_option
+
+CREDS = AngelOneCredentials(api_key=API_KEY, client_code=CLIENT, mpin=MPIN, totp_secret=TOTP_SECRET)
+
+
+def endpoints(fake: FakeAngelOne) -> AngelOneEndpoints:
+    return AngelOneEndpoints(
+        root_url=fake.root_url,
+        feed_url=fake.feed_url,
+        order_feed_url=fake.order_feed_url,
+        scrip_master_url=fake.scrip_master_url,
+    )
+
+
+@pytest.fixture
+def make_broker(
+    smartapi: SmartApiModules, fake: FakeAngelOne, client_cwd: Path
+) -> Iterator[Callable[..., AngelOneBroker]]:
+    made: list[AngelOneBroker] = []
+    _FAKE.append(fake)
+
+    def make(creds: AngelOneCredentials = CREDS, login: bool = True, **kw: Any) -> AngelOneBroker:
+        kw.setdefault("timeout_s", 1.0)
+        kw.setdefault("poll_interval_s", 0.1)
+        b = AngelOneBroker(creds, list(fake.venue.universe), endpoints=endpoints(fake), **kw)
+        made.append(b)
+        if login:
+            b.login()
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+    assert not (client_cwd / "logs").exists(), "the adapter's client wrote logs in the cwd"
+
+
+_seq = [0]
+
+
+def request(inst: Instrument, **kw: Any) -> OrderRequest:
+    _seq[0] += 1
+    fields: dict[str, Any] = {
+        "client_order_id": f"T{int(time.time()) % 100000:05d}{_seq[0]:04d}",
+        "instrument_token": inst.token,
+        "side": Side.BUY,
+        "order_type": OrderType.LIMIT,
+        "qty": inst.lot_size,
+        "price_paise": inst.tick_paise,  # replaced by a resting price in the band
+        "strategy_id": "test",
+    }
+    fields.update(kw)
+    if "price_paise" not in kw and fields["order_type"] is OrderType.LIMIT:
+        fields["price_paise"] = resting_price(inst)
+    return OrderRequest(**fields)
+
+
+_FAKE: list[FakeAngelOne] = []
+
+
+def resting_price(inst: Instrument) -> int:
+    """A buy price inside the price band but well under the market: the order rests."""
+    fake = _FAKE[-1]
+    with fake.venue._lock:
+        bid = int(fake.venue.board.bid[fake.venue._index[inst.token]])
+    return max(inst.tick_paise, (bid * 7 // 10) // inst.tick_paise * inst.tick_paise)
+
+
+def collect(
+    broker: AngelOneBroker, done: Callable[[list[OrderEvent]], bool], timeout_s: float = 6.0
+) -> list[OrderEvent]:
+    events: list[OrderEvent] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events.extend(broker.drain_events())
+        if done(events):
+            return events
+        time.sleep(0.05)
+    raise AssertionError(f"events not seen in time: {events}")
+
+
+def rows_with_tag(broker: AngelOneBroker, cid: str) -> list[dict[str, Any]]:
+    time.sleep(1.0)  # the order-book rate (1/s) is shared with the broker's polls
+    return [r for r in broker._book() if r.get("ordertag") == cid]
+
+
+# ---- login -------------------------------------------------------------------------------------
+
+
+def test_login_profile_logout_and_contained_logs(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    assert broker.logged_in
+    assert broker.profile()["clientcode"] == CLIENT
+    assert float(broker.funds()["net"]) > 0
+    api = broker._api
+    broker.close()
+    assert not broker.logged_in
+    assert api.access_token is None
+    log_dir = Path(load_smartapi().log_dir)
+    assert list(log_dir.glob("logs/*/app.log"))  # the client's file went to the private dir
+
+
+def test_bad_mpin_is_an_authentication_error_without_the_secret(
+    make_broker: Callable[..., AngelOneBroker],
+) -> None:
+    bad = AngelOneCredentials(
+        api_key=API_KEY, client_code=CLIENT, mpin="9999", totp_secret=TOTP_SECRET
+    )
+    broker = make_broker(bad, login=False)
+    with pytest.raises(AuthenticationError) as info:
+        broker.login()
+    assert info.value.code == "AB1000"
+    assert "9999" not in str(info.value) and TOTP_SECRET not in repr(bad)
+    assert "9999" not in repr(bad)
+
+
+# ---- orders ------------------------------------------------------------------------------------
+
+
+def test_marketable_order_fills_with_its_ordertag(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    inst = atm_option(fake)
+    req = request(inst, side=Side.SELL, order_type=OrderType.MARKET, price_paise=None)
+    broker.submit(req, time.time_ns())
+    events = collect(broker, lambda ev: any(isinstance(e, OrderFilled) for e in ev))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is OrderAccepted and kinds[-1] is OrderFilled
+    fill = events[-1]
+    assert isinstance(fill, OrderFilled)
+    assert fill.qty == inst.lot_size and fill.price_paise > 0 and fill.side is Side.SELL
+    rows = rows_with_tag(broker, req.client_order_id)
+    assert len(rows) == 1 and fill.venue_order_id == rows[0]["orderid"]
+    assert rows[0]["producttype"] == "CARRYFORWARD"
+    assert broker.drain_events() == []  # nothing twice
+    report = broker.order(req.client_order_id)
+    assert report is not None and report.status is OrderStatus.FILLED
+    trades = [t for t in broker.trades() if t.client_order_id == req.client_order_id]
+    assert [t.trade_id for t in trades] == [fill.trade_id]
+
+
+def test_stop_order_accepted_modified_cancelled(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    inst, _bid, ask = quoted_option(fake)
+    trigger = (ask * 5 // 4) // inst.tick_paise * inst.tick_paise
+    req = request(
+        inst,
+        order_type=OrderType.STOPLOSS_LIMIT,
+        trigger_price_paise=trigger,
+        price_paise=trigger + 5 * inst.tick_paise,
+    )
+    broker.submit(req, time.time_ns())
+    events = collect(broker, lambda ev: any(isinstance(e, OrderAccepted) for e in ev))
+    assert isinstance(events[0], OrderAccepted)
+    assert events[0].status is OrderStatus.TRIGGER_PENDING
+    assert [r.client_order_id for r in broker.open_orders()].count(req.client_order_id) == 1
+    new_trigger = trigger + 4 * inst.tick_paise
+    broker.modify(
+        req.client_order_id,
+        time.time_ns(),
+        trigger_price_paise=new_trigger,
+        price_paise=new_trigger + 5 * inst.tick_paise,
+    )
+    events = collect(broker, lambda ev: any(isinstance(e, OrderModified) for e in ev))
+    mod = events[-1]
+    assert isinstance(mod, OrderModified) and mod.trigger_price_paise == new_trigger
+    broker.cancel(req.client_order_id, time.time_ns())
+    events = collect(broker, lambda ev: any(isinstance(e, OrderCancelled) for e in ev))
+    assert isinstance(events[-1], OrderCancelled) and events[-1].cancelled_qty == inst.lot_size
+
+
+# ---- faults ------------------------------------------------------------------------------------
+
+
+def test_place_timeout_with_the_order_placed_makes_exactly_one_order(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    inst = atm_option(fake)
+    fake.add_fault({"kind": "delay", "route": "placeOrder", "seconds": 2.0, "process": True})
+    req = request(inst)
+    broker.submit(req, time.time_ns())  # timed out, found by its ordertag: no error
+    assert broker.lookups == 1
+    broker.submit(req, time.time_ns())  # the OMS's re-send is a no-op
+    events = collect(broker, lambda ev: any(isinstance(e, OrderAccepted) for e in ev))
+    assert [type(e) for e in events] == [OrderAccepted]
+    assert len(rows_with_tag(broker, req.client_order_id)) == 1
+
+
+def test_place_timeout_with_nothing_placed_is_retried_once(
+    make_broker: Callable[..., AngelOneBroker],
+    fake: FakeAngelOne,
+) -> None:
+    # what our log handlers (on the root logger) receive; pytest's caplog would also attach
+    # itself to the client's non-propagating logger, so it cannot tell
+    seen: list[str] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: seen.append(record.getMessage() + str(record.__dict__))  # type: ignore[method-assign]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    broker = make_broker()
+    inst = atm_option(fake)
+    fake.add_fault({"kind": "delay", "route": "placeOrder", "seconds": 1.5, "process": False})
+    req = request(inst)
+    with pytest.raises(TemporaryBrokerError):
+        broker.submit(req, time.time_ns())
+    broker.submit(req, time.time_ns())  # searched first, then placed
+    assert broker.lookups == 2
+    assert len(rows_with_tag(broker, req.client_order_id)) == 1
+    # the client logs headers on a transport error: none of it may reach our handlers
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+    text = "\n".join(seen)
+    assert seen and API_KEY not in text and "Bearer" not in text
+    assert str(broker.access_token) not in text
+
+
+def test_ab2001_is_retried_and_ab1004_ends_in_a_rejection(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker(max_server_retries=2)
+    inst = atm_option(fake)
+    fake.add_fault({"kind": "error", "route": "placeOrder", "code": "AB2001"})
+    req = request(inst)
+    with pytest.raises(TemporaryBrokerError) as info:
+        broker.submit(req, time.time_ns())
+    assert info.value.code == "AB2001"
+    broker.submit(req, time.time_ns())
+    assert len(rows_with_tag(broker, req.client_order_id)) == 1
+
+    fake.add_fault({"kind": "error", "route": "placeOrder", "code": "AB1004", "count": 3})
+    req2 = request(inst)
+    for _ in range(2):
+        with pytest.raises(TemporaryBrokerError):
+            broker.submit(req2, time.time_ns())
+    broker.submit(req2, time.time_ns())  # the third AB1004: rejected with the broker's text
+    events = broker.drain_events()
+    rejected = [e for e in events if isinstance(e, OrderRejected)]
+    assert [e.client_order_id for e in rejected] == [req2.client_order_id]
+    assert rejected[0].reason  # the broker's message
+    assert rows_with_tag(broker, req2.client_order_id) == []
+
+
+def test_broker_rejection_carries_its_text(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    inst = atm_option(fake)
+    fake.add_fault({"kind": "reject", "reason": "RMS: margin exceeds available funds"})
+    req = request(inst)
+    broker.submit(req, time.time_ns())
+    events = collect(broker, lambda ev: any(isinstance(e, OrderRejected) for e in ev))
+    assert isinstance(events[-1], OrderRejected)
+    assert events[-1].reason == "RMS: margin exceeds available funds"
+    assert events[-1].venue_order_id is not None
+
+
+def test_invalid_symbol_is_a_rejection_not_an_error(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    inst = atm_option(fake)
+    fake.add_fault({"kind": "error", "route": "placeOrder", "code": "AB1009"})
+    req = request(inst)
+    broker.submit(req, time.time_ns())
+    events = broker.drain_events()
+    assert len(events) == 1 and isinstance(events[0], OrderRejected)
+    assert events[0].code.value == "UNKNOWN_INSTRUMENT"
+
+
+def test_token_expiry_is_refreshed_without_losing_the_order(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    inst = atm_option(fake)
+    fake.add_fault({"kind": "expire_token"})
+    req = request(inst)
+    broker.submit(req, time.time_ns())
+    assert broker.refreshes == 1
+    events = collect(broker, lambda ev: any(isinstance(e, OrderAccepted) for e in ev))
+    assert events and all(e.client_order_id == req.client_order_id for e in events)
+    assert len(rows_with_tag(broker, req.client_order_id)) == 1
+
+
+def test_rate_limit_403_backs_off_and_places_once(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    broker = make_broker()
+    inst = atm_option(fake)
+    fake.add_fault({"kind": "rate_limit", "route": "placeOrder"})
+    req = request(inst)
+    with pytest.raises(RateLimitedError):
+        broker.submit(req, time.time_ns())
+    assert broker.limiter.bucket("placeOrder").wait_s() > 0.5  # penalised
+    broker.submit(req, time.time_ns())  # waits out the penalty, then places
+    assert len(rows_with_tag(broker, req.client_order_id)) == 1
+
+
+def test_polls_stay_under_the_enforced_rate_limits(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    fake.add_fault({"kind": "rate_limits", "enabled": True})
+    broker = make_broker(poll_interval_s=0.0)
+    inst = atm_option(fake)
+    reqs = [request(inst) for _ in range(3)]
+    for r in reqs:
+        broker.submit(r, time.time_ns())
+    events = collect(
+        broker, lambda ev: sum(isinstance(e, OrderAccepted) for e in ev) == 3, timeout_s=8
+    )
+    assert sorted(e.client_order_id for e in events) == sorted(r.client_order_id for r in reqs)
