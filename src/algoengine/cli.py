@@ -205,9 +205,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     settings = _settings(args)
-    if args.broker not in ("paper", "paper-remote"):
-        print(f"broker {args.broker!r}: only 'paper' is available in this build", file=sys.stderr)
-        return 2
+
     if args.broker == "paper-remote" and not args.venue_url:
         raise ValueError("--broker paper-remote needs --venue-url")
     if args.scale_out:
@@ -235,6 +233,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         strategy_ids=[args.strategy] if args.strategy else None,
         venue_url=args.venue_url if args.broker == "paper-remote" else None,
         anchor_wall_ns=args.anchor_wall_ns,
+        broker=args.broker,
     )
     print(result.metrics.format_summary())
     open_pos = result.engine.portfolio.open_positions()
@@ -325,6 +324,49 @@ def _cmd_command(args: argparse.Namespace) -> int:
     if args.wait > 0:
         print(f"not acted on within {args.wait:g} s (is an engine running?)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _public_ip(timeout_s: float = 3.0) -> str:
+    """The public IP address the broker sees (``ALGOENGINE_PUBLIC_IP_URL``, default ipify);
+    "unknown" when it cannot be learnt."""
+    import os
+    import urllib.request
+
+    url = os.environ.get("ALGOENGINE_PUBLIC_IP_URL", "https://api.ipify.org")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            text = r.read(64).decode("ascii", "replace").strip()
+        return text or "unknown"
+    except Exception:
+        return "unknown"
+
+
+def _cmd_broker_status(args: argparse.Namespace) -> int:
+    """Log in, show the account as the broker sees it, log out. Never prints a secret."""
+    from algoengine.brokers.angelone.adapter import AngelOneBroker
+    from algoengine.brokers.angelone.credentials import AngelOneEndpoints, load_credentials
+
+    with AngelOneBroker(load_credentials(), [], endpoints=AngelOneEndpoints.from_env()) as b:
+        profile = b.profile()
+        funds = b.funds()
+        orders = b.open_orders()
+        positions = b.positions()
+        print(f"client code   {profile.get('clientcode', '?')}  ({profile.get('name', '')})")
+        for key in ("net", "availablecash", "utiliseddebits"):
+            if key in funds:
+                print(f"{key:<13} {funds[key]}")
+        print(f"open orders   {len(orders)}")
+        for o in orders:
+            print(
+                f"  {o.client_order_id} {o.instrument_token} {o.side.value} {o.qty} "
+                f"{o.status.value}"
+            )
+        print(f"positions     {len(positions)}")
+        for p in positions:
+            print(f"  {p.get('tradingsymbol', '?')} net qty {p.get('netqty', '?')}")
+        print(f"public IP     {_public_ip()} (what the broker must whitelist)")
+    print("logged out")
     return 0
 
 
@@ -427,6 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
     from algoengine.persistence.cli import add_db_commands
 
     add_db_commands(sub)
+
+    br = sub.add_parser("broker", help="the broker account")
+    br_sub = br.add_subparsers(dest="broker_command", metavar="SUBCOMMAND", required=True)
+    st = br_sub.add_parser("status", help="log in, show the account and the public IP, log out")
+    st.add_argument("--broker", default="angelone", choices=["angelone"])
+    st.set_defaults(func=_cmd_broker_status)
 
     cfg = sub.add_parser("config", help="configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)

@@ -434,6 +434,7 @@ def run_paper(
     use_database: bool = True,
     venue_url: str | None = None,
     anchor_wall_ns: int | None = None,
+    broker: str = "paper",
 ) -> PaperResult:
     """Trade one session in paper mode on the synthetic market, on a real clock accelerated
     ``speed`` times, starting at the session's open; stop cleanly at the session's end or on
@@ -467,7 +468,15 @@ def run_paper(
     run_code = new_run_code("P")
     store = _open_store(settings, run_code) if use_database else None
     venue: Any = None
-    if venue_url is not None:
+    if broker == "angelone":  # live: Angel One's REST API (ANGEL_ONE_* addresses and keys)
+        from algoengine.brokers.angelone.adapter import AngelOneBroker
+        from algoengine.brokers.angelone.credentials import AngelOneEndpoints, load_credentials
+
+        venue = AngelOneBroker(
+            load_credentials(), list(universe), endpoints=AngelOneEndpoints.from_env()
+        )
+        venue.login()
+    elif venue_url is not None:
         from algoengine.brokers.paper.remote import RemoteVenue
 
         venue = RemoteVenue(venue_url)
@@ -484,11 +493,13 @@ def run_paper(
     if venue is not None and store is not None:
         from algoengine.persistence.recovery import recover
 
-        cursor = venue.snapshot().last_seq  # the books below include every event up to here
+        snapshot = getattr(venue, "snapshot", None)
+        cursor = snapshot().last_seq if snapshot is not None else None
         report = recover(
             store.db, venue, engine, strategy_ids=engine.strategy_ids(), new_run_id=run_code
         )
-        venue.seek(cursor)  # later events replay; fills already counted are dropped by id
+        if cursor is not None:
+            venue.seek(cursor)  # later events replay; fills already counted are dropped by id
         if report.run_ids:
             print(report.summary(), flush=True)
     if store is not None:
@@ -514,6 +525,9 @@ def run_paper(
             signal.signal(signum, handler)
         if store is not None:
             store.close(stop_reason[0])
+        close = getattr(venue, "close", None)
+        if close is not None:
+            close()  # Angel One: log out (SEBI: no session carried over)
     seconds = time.perf_counter() - t0
     base = _results(engine, settings, days, seconds, out_dir)
     return PaperResult(
