@@ -234,6 +234,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         venue_url=args.venue_url if args.broker == "paper-remote" else None,
         anchor_wall_ns=args.anchor_wall_ns,
         broker=args.broker,
+        live_market=args.broker == "angelone" and args.market == "live",
     )
     print(result.metrics.format_summary())
     open_pos = result.engine.portfolio.open_positions()
@@ -418,6 +419,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(run)
     run.add_argument("--broker", default="paper", choices=["paper", "paper-remote", "angelone"])
     run.add_argument("--venue-url", help="paper-remote: the venue server's address")
+    run.add_argument(
+        "--market",
+        choices=["live", "synthetic"],
+        default="synthetic",
+        help="angelone: market data from the model (default; the fake serves the same) or "
+        "the broker's websocket feed and instrument master (live: not yet verified end to end)",
+    )
     run.add_argument(
         "--anchor-wall-ns",
         type=int,

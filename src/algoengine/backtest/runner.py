@@ -435,6 +435,7 @@ def run_paper(
     venue_url: str | None = None,
     anchor_wall_ns: int | None = None,
     broker: str = "paper",
+    live_market: bool = False,
 ) -> PaperResult:
     """Trade one session in paper mode on the synthetic market, on a real clock accelerated
     ``speed`` times, starting at the session's open; stop cleanly at the session's end or on
@@ -468,14 +469,37 @@ def run_paper(
     run_code = new_run_code("P")
     store = _open_store(settings, run_code) if use_database else None
     venue: Any = None
+    live: Any = None
     if broker == "angelone":  # live: Angel One's REST API (ANGEL_ONE_* addresses and keys)
         from algoengine.brokers.angelone.adapter import AngelOneBroker
         from algoengine.brokers.angelone.credentials import AngelOneEndpoints, load_credentials
 
+        endpoints = AngelOneEndpoints.from_env()
+        if live_market:  # the broker's instrument master and market feed, not the model
+            from algoengine.brokers.angelone.instruments import load_instrument_master
+
+            master = load_instrument_master(
+                syn.contracts, url=endpoints.scrip_master_url, today=day
+            )
+            universe = master.universe
         venue = AngelOneBroker(
-            load_credentials(), list(universe), endpoints=AngelOneEndpoints.from_env()
+            load_credentials(), list(universe), endpoints=endpoints, order_updates=live_market
         )
         venue.login()
+        if live_market:
+            from algoengine.brokers.angelone.feed import AngelOneFeed
+
+            live = AngelOneFeed(venue, universe, feed_url=endpoints.feed_url, heartbeat_s=1.0)
+            live.start()
+            close_ns = calendar.session_close_ns(day)
+
+            def until_close(source: Any) -> Any:
+                for m in source:  # heartbeats every second keep this loop turning
+                    if clock.now_ns() >= close_ns:
+                        return
+                    yield m
+
+            feed = until_close(live)
     elif venue_url is not None:
         from algoengine.brokers.paper.remote import RemoteVenue
 
@@ -525,6 +549,8 @@ def run_paper(
             signal.signal(signum, handler)
         if store is not None:
             store.close(stop_reason[0])
+        if live is not None:
+            live.stop()
         close = getattr(venue, "close", None)
         if close is not None:
             close()  # Angel One: log out (SEBI: no session carried over)

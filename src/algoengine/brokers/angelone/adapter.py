@@ -40,6 +40,7 @@ Not thread-safe: one thread (the engine's loop) uses a broker.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import shutil
@@ -289,6 +290,12 @@ class AngelOneBroker:
         Times an order answered AB1004/AB2001 is re-sent before it is rejected.
     limiter
         Client-side rate limits (default: Angel One's, :data:`RATE_LIMITS_PER_S`).
+    order_updates
+        Also listen to the order-update websocket (``endpoints.order_feed_url``) from
+        :meth:`login` to :meth:`close`: every update (AB00..AB11) makes the next
+        :meth:`drain_events` poll the books at once instead of after ``poll_interval_s``.
+        The websocket runs in its own supervised thread (reconnects with a backoff of 0.5 s
+        doubling to 10 s); the polling stays as the safety net.
 
     Raises
     ------
@@ -307,6 +314,7 @@ class AngelOneBroker:
         product: str = "CARRYFORWARD",
         max_server_retries: int = 3,
         limiter: RateLimiter | None = None,
+        order_updates: bool = False,
     ) -> None:
         if not isinstance(credentials, AngelOneCredentials):
             raise ValidationError("credentials", type(credentials).__name__, "must be credentials")
@@ -337,6 +345,9 @@ class AngelOneBroker:
         self._last_trades: list[dict[str, Any]] = []
         self.refreshes = 0  # sessions refreshed or re-established (observability, tests)
         self.lookups = 0  # order-book searches by ordertag after an uncertain placeOrder
+        self.order_updates = bool(order_updates)
+        self._updates: _OrderUpdates | None = None
+        self.order_update_count = 0  # order-update messages received (observability, tests)
 
     # ---- session ---------------------------------------------------------------------------
 
@@ -370,9 +381,15 @@ class AngelOneBroker:
         self._check(answer, "loginByPassword")
         self._logged_in = True
         log.info("angel one: logged in", extra={"client_code": creds.client_code})
+        if self.order_updates and self._updates is None:
+            self._updates = _OrderUpdates(self)
+            self._updates.start()
 
     def close(self) -> None:
         """Log out (terminate the session at Angel One); safe to call twice."""
+        if self._updates is not None:
+            self._updates.stop()
+            self._updates = None
         if not self._logged_in or self._api is None:
             return
         self._logged_in = False
@@ -406,6 +423,18 @@ class AngelOneBroker:
     def access_token(self) -> str | None:
         """The session's jwt (never log it)."""
         return None if self._api is None else self._api.access_token
+
+    def _order_update(self, message: Any) -> None:
+        """An order-update websocket message (its thread): poll at the next drain."""
+        try:
+            data = json.loads(message)
+        except (TypeError, ValueError):
+            return
+        code = str(data.get("order-status") or "") if isinstance(data, dict) else ""
+        if code.startswith("AB") and code[2:].isdigit() and int(code[2:]) <= 11:
+            self.order_update_count += 1
+            if code != "AB00":
+                self._next_poll = 0.0  # a float store: the loop's thread polls next time
 
     def _refresh(self) -> None:
         """A new session: the refresh token first, a new login if it is refused."""
@@ -1013,3 +1042,90 @@ class AngelOneBroker:
             )
         elif status == "complete" and t.filled >= t.qty:
             t.final = True
+
+
+class _OrderUpdates:
+    """The order-update websocket (``SmartWebSocketOrderUpdate``) under a supervisor: a new
+    client per connection with the library's own retries off, reconnect after 0.5 s doubling
+    to 10 s (reset by a connection that opened); the session's tokens are read before every
+    attempt. Messages go to :meth:`AngelOneBroker._order_update`."""
+
+    def __init__(self, broker: AngelOneBroker) -> None:
+        self.broker = broker
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._thread: threading.Thread | None = None
+        self.opens = 0
+        self.attempts = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="angelone-orders", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stopping.set()
+        deadline = time.monotonic() + timeout_s
+        while self._thread is not None and self._thread.is_alive():
+            with self._lock:
+                client = self._client
+            if client is not None and client.wsapp is not None:
+                client.wsapp.close()
+            self._thread.join(0.1)
+            if time.monotonic() > deadline:
+                log.warning("angel one: the order-update thread did not stop")
+                break
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            opened = self.opens
+            try:
+                client = self._make()
+            except Exception as exc:
+                log.warning("angel one: order updates cannot connect", extra={"error": str(exc)})
+                client = None
+            if client is not None:
+                with self._lock:
+                    self._client = client
+                self.attempts += 1
+                try:
+                    client.connect()
+                except Exception as exc:
+                    log.warning("angel one: order updates failed", extra={"error": str(exc)})
+                with self._lock:
+                    self._client = None
+            if self.opens > opened:
+                delay = 0.5
+            if self._stopping.wait(delay):
+                break
+            delay = min(delay * 2.0, 10.0)
+
+    def _make(self) -> Any:
+        broker = self.broker
+        lib = broker._lib or load_smartapi()
+        jwt, feed = broker.access_token, broker.feed_token
+        if not jwt or not feed:
+            raise BrokerError("not logged in")
+        outer = self
+
+        class _Client(lib.SmartWebSocketOrderUpdate):  # type: ignore[misc, name-defined]
+            WEBSOCKET_URI = broker.endpoints.order_feed_url
+            MAX_CONNECTION_RETRY_ATTEMPTS = 0
+
+            def on_open(self, wsapp: Any) -> None:
+                outer.opens += 1
+                if outer._stopping.is_set():
+                    wsapp.close()
+
+            def on_data(self, wsapp: Any, message: Any, data_type: Any, flag: Any) -> None:
+                broker._order_update(message)
+
+            def on_close(self, wsapp: Any, *args: Any) -> None:  # no library retry
+                pass
+
+            def on_error(self, wsapp: Any, error: Any) -> None:
+                log.info("angel one: order updates ended", extra={"reason": type(error).__name__})
+
+        bearer = jwt if jwt.startswith("Bearer ") else "Bearer " + jwt
+        return _Client(bearer, broker.credentials.api_key, broker.credentials.client_code, feed)
