@@ -1063,7 +1063,9 @@ class _OrderUpdates:
         self._thread = threading.Thread(target=self._run, name="angelone-orders", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 15.0) -> None:
+        # (a close that lands during the websocket handshake is only seen once the handshake
+        # is over, and run_forever then joins its ping thread: allow for both)
         self._stopping.set()
         deadline = time.monotonic() + timeout_s
         while self._thread is not None and self._thread.is_alive():
@@ -1112,6 +1114,9 @@ class _OrderUpdates:
         class _Client(lib.SmartWebSocketOrderUpdate):  # type: ignore[misc, name-defined]
             WEBSOCKET_URI = broker.endpoints.order_feed_url
             MAX_CONNECTION_RETRY_ATTEMPTS = 0
+            # run_forever's ping thread is joined on close after at most one interval: a short
+            # one lets the supervisor stop within its timeout (the library's is 10 s)
+            HEARTBEAT_INTERVAL_SECONDS = 3
 
             def on_open(self, wsapp: Any) -> None:
                 outer.opens += 1
