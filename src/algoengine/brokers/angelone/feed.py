@@ -364,7 +364,7 @@ class AngelOneFeed:
             self._threads.append(t)
             t.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 15.0) -> None:
         """Close the socket, end the threads and the iteration (idempotent)."""
         self._stopping.set()
         deadline = time.monotonic() + timeout_s
@@ -373,7 +373,7 @@ class AngelOneFeed:
                 self._close_client()
                 t.join(0.1)
             if t.is_alive():
-                log.warning("angel one feed: a thread did not stop", extra={"thread": t.name})
+                log.warning("angel one feed: a thread did not stop", extra={"thread_name": t.name})
 
     close = stop
 
@@ -500,6 +500,10 @@ class AngelOneFeed:
         feed = self
 
         class _Client(lib.SmartWebSocketV2):  # type: ignore[misc, name-defined]
+            # run_forever joins its ping thread on close after at most one interval: a short
+            # one lets stop() finish in time (the library's is 10 s)
+            HEART_BEAT_INTERVAL = 3
+
             ROOT_URI = self.feed_url
 
             def on_open(self, wsapp: Any) -> None:
