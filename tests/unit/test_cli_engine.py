@@ -119,7 +119,7 @@ def test_run_trades_a_paper_session_on_an_accelerated_clock(tmp_path: Path) -> N
     proc = algoengine(
         "run",
         "--speed",
-        "20000",
+        "5000",  # a session in 4.5 s: slow (debug) builds keep up
         "--day",
         "2026-11-10",
         "--out",
