@@ -2,10 +2,12 @@
 (check-mode create, create, check-mode re-apply unchanged, re-apply unchanged), the resources'
 settings read back with boto3, and destroy.yml leaving nothing behind.
 
-Roles in deploy.yml today: network, secrets, storage, registry, logging, iam (see
-deploy/ansible/README.md for the rest). Where a module skips in check mode on a resource that
-does not exist yet (s3_bucket, s3_lifecycle, ecs_ecr: module behaviour), step 1 proves only that
-nothing is created and nothing fails; step 4 (changed=0) proves idempotence for them."""
+Roles in deploy.yml: network, secrets, storage, registry, logging, iam, database, compute,
+scaling, monitoring (build-images.yml runs between database and compute and says it skips: no
+Docker engine here). Where a module skips in check mode on a resource that does not exist yet
+(s3_bucket, s3_lifecycle, ecs_ecr: module behaviour), and for the roles that find the VPC by name
+(database, compute, scaling, monitoring: nothing to find in a fresh account), step 1 proves only
+that nothing is created and nothing fails; step 4 (changed=0) proves idempotence for them."""
 
 from __future__ import annotations
 
@@ -20,10 +22,31 @@ from .conftest import ANSIBLE_DIR, ANSIBLE_PLAYBOOK, Moto, needs_ansible, needs_
 
 pytestmark = [needs_ansible, needs_moto]
 
-ROLES = ["network", "secrets", "storage", "registry", "logging", "iam"]
+ROLES = [
+    "network",
+    "secrets",
+    "storage",
+    "registry",
+    "logging",
+    "iam",
+    "database",
+    "compute",
+    "scaling",
+    "monitoring",
+]
 # roles whose modules report a would-be creation in check mode (the others skip: see above)
 CHECK_MODE_REPORTS = ["network", "secrets", "logging", "iam"]
 ACCOUNT = "123456789012"  # moto's; the playbooks read it from sts get-caller-identity
+IMAGE_TAG = "0123456789ab"  # pinned: the default (git sha of the checkout) moves with commits
+SERVICES = ("trading", "dashboard", "data-service")
+
+
+def _deploy_extra(moto: Moto) -> tuple[str, ...]:
+    """The per-environment inputs a real deploy gets from group_vars: the dashboard's ACM
+    certificate (moto's load balancer accepts only certificates it knows) and the image tag."""
+    acm = moto.client("acm")
+    arn = acm.request_certificate(DomainName="dashboard.algo-trading.example.com")["CertificateArn"]
+    return ("-e", f"compute_certificate_arn={arn}", "-e", f"image_tag={IMAGE_TAG}")
 
 
 def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
@@ -74,6 +97,60 @@ def _leftovers(moto: Moto, env: str) -> list[str]:
         f"role {r['RoleName']}"
         for r in moto.client("iam").list_roles()["Roles"]
         if r["RoleName"].startswith(prefix)
+    ]
+    rds = moto.client("rds")
+    left += [
+        f"db {d['DBInstanceIdentifier']}"
+        for d in rds.describe_db_instances()["DBInstances"]
+        if d["DBInstanceIdentifier"].startswith(prefix)
+    ]
+    left += [
+        f"db subnet group {g['DBSubnetGroupName']}"
+        for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]
+        if g["DBSubnetGroupName"].startswith(prefix)
+    ]
+    elb = moto.client("elbv2")
+    left += [
+        f"alb {lb['LoadBalancerName']}"
+        for lb in elb.describe_load_balancers()["LoadBalancers"]
+        if lb["LoadBalancerName"].startswith(prefix)
+    ]
+    left += [
+        f"target group {t['TargetGroupName']}"
+        for t in elb.describe_target_groups()["TargetGroups"]
+        if t["TargetGroupName"].startswith(prefix)
+    ]
+    ecs = moto.client("ecs")
+    left += [
+        f"cluster {c['clusterName']}"
+        for c in ecs.describe_clusters(clusters=[prefix])["clusters"]
+        if c["status"] == "ACTIVE"
+    ]
+    left += [
+        f"task definition {a}"
+        for a in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
+        if f":task-definition/{prefix}-" in a
+    ]
+    left += [
+        f"scalable target {t['ResourceId']}"
+        for t in moto.client("application-autoscaling").describe_scalable_targets(
+            ServiceNamespace="ecs"
+        )["ScalableTargets"]
+        if t["ResourceId"].startswith(f"service/{prefix}/")
+    ]
+    cw = moto.client("cloudwatch")
+    left += [
+        f"alarm {a['AlarmName']}"
+        for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    ]
+    left += [
+        f"dashboard {d['DashboardName']}"
+        for d in cw.list_dashboards(DashboardNamePrefix=prefix)["DashboardEntries"]
+    ]
+    left += [
+        f"topic {t['TopicArn']}"
+        for t in moto.client("sns").list_topics()["Topics"]
+        if t["TopicArn"].endswith(f":{prefix}-alarms")
     ]
     return left
 
@@ -282,6 +359,223 @@ def verify_stack(moto: Moto, env: str, octet: int, nat_count: int, retention: in
     assert len(dash_secret) == 1 and "api-credentials" not in str(dash_secret[0]["Resource"])
 
 
+# per environment: (instance class, multi-AZ, deletion protection), desired counts, scaling bounds
+SERVICE_EXPECT: dict[str, dict[str, Any]] = {
+    "dev": {
+        "db": ("db.t3.micro", False, False),
+        "desired": {"trading": 1, "dashboard": 1, "data-service": 1},
+        "scaling": {"trading": (1, 2), "dashboard": (1, 1), "data-service": (1, 1)},
+    },
+    "prod": {
+        "db": ("db.t3.medium", True, True),
+        "desired": {"trading": 2, "dashboard": 1, "data-service": 1},
+        "scaling": {"trading": (2, 5), "dashboard": (1, 2), "data-service": (1, 2)},
+    },
+}
+TASK_SIZES = {
+    "trading": ("1024", "2048"),
+    "dashboard": ("512", "1024"),
+    "data-service": ("512", "1024"),
+}
+
+
+def verify_services(moto: Moto, env: str) -> None:
+    """database, compute, scaling and monitoring read back with boto3 (issue 7's settings)."""
+    prefix = f"algo-trading-{env}"
+    expect = SERVICE_EXPECT[env]
+    ec2 = moto.client("ec2")
+    vpc_id = _vpcs(moto, env)[0]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    tier = {s["SubnetId"]: _tags(s["Tags"])["Tier"] for s in subnets}
+    private = {i for i, t in tier.items() if t == "private"}
+    public = {i for i, t in tier.items() if t == "public"}
+    sg_alb = _sg(moto, vpc_id, f"{prefix}-alb")["GroupId"]
+    sg_ecs = _sg(moto, vpc_id, f"{prefix}-ecs")["GroupId"]
+    sg_rds = _sg(moto, vpc_id, f"{prefix}-rds")["GroupId"]
+    sm = moto.client("secretsmanager")
+    db_secret = sm.describe_secret(SecretId=f"{prefix}-db-password")["ARN"]
+    api_secret = sm.describe_secret(SecretId=f"{prefix}-api-credentials")["ARN"]
+
+    # database: PostgreSQL 15 over the private subnets, the generated password
+    rds = moto.client("rds")
+    db = rds.describe_db_instances(DBInstanceIdentifier=f"{prefix}-postgres")["DBInstances"][0]
+    cls, multi_az, protected = expect["db"]
+    assert db["Engine"] == "postgres" and db["EngineVersion"].split(".")[0] == "15"
+    assert db["DBInstanceClass"] == cls
+    assert db["MultiAZ"] is multi_az
+    assert db["DeletionProtection"] is protected
+    assert db["AllocatedStorage"] == 100 and db["StorageType"] == "gp3"
+    assert db["StorageEncrypted"] is True
+    assert db["PubliclyAccessible"] is False
+    assert db["BackupRetentionPeriod"] == 30
+    assert [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]] == [sg_rds]
+    group = db["DBSubnetGroup"]
+    assert group["DBSubnetGroupName"] == f"{prefix}-db"
+    assert {s["SubnetIdentifier"] for s in group["Subnets"]} == private
+    password = json.loads(sm.get_secret_value(SecretId=db_secret)["SecretString"])
+    assert db["MasterUsername"] == password["username"]
+    tags = _tags(rds.list_tags_for_resource(ResourceName=db["DBInstanceArn"])["TagList"])
+    assert tags["Environment"] == env
+
+    # compute: ALB (HTTP redirects to HTTPS, HTTPS forwards to the dashboard target group)
+    elb = moto.client("elbv2")
+    lb = elb.describe_load_balancers(Names=[f"{prefix}-alb"])["LoadBalancers"][0]
+    assert lb["Scheme"] == "internet-facing"
+    assert {z["SubnetId"] for z in lb["AvailabilityZones"]} == public
+    assert lb["SecurityGroups"] == [sg_alb]
+    tg = elb.describe_target_groups(Names=[f"{prefix}-dashboard"])["TargetGroups"][0]
+    assert tg["Port"] == 8501 and tg["TargetType"] == "ip" and tg["VpcId"] == vpc_id
+    assert tg["HealthCheckPath"] == "/_stcore/health"
+    listeners = {
+        ln["Port"]: ln
+        for ln in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    }
+    assert set(listeners) == {80, 443}
+    redirect = listeners[80]["DefaultActions"][0]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+    assert redirect["RedirectConfig"]["Port"] == "443"
+    assert redirect["RedirectConfig"]["StatusCode"] == "HTTP_301"
+    https = listeners[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["Certificates"][0]["CertificateArn"].startswith("arn:aws:acm:ap-south-1:")
+    assert https["DefaultActions"][0]["Type"] == "forward"
+    assert https["DefaultActions"][0]["TargetGroupArn"] == tg["TargetGroupArn"]
+
+    # ECS cluster with Container Insights
+    ecs = moto.client("ecs")
+    cluster = ecs.describe_clusters(clusters=[prefix], include=["SETTINGS", "TAGS"])["clusters"][0]
+    assert cluster["status"] == "ACTIVE"
+    assert {s["name"]: s["value"] for s in cluster["settings"]}["containerInsights"] == "enabled"
+    assert "FARGATE" in cluster["capacityProviders"]
+    assert {t["key"]: t["value"] for t in cluster["tags"]}["Environment"] == env
+
+    # task definitions: sizes, images by tag, secrets by their exact ARNs, logs, read-only root
+    iam = moto.client("iam")
+    execution_arn = iam.get_role(RoleName=f"{prefix}-ecs-execution")["Role"]["Arn"]
+    services = {
+        s["serviceName"]: s
+        for s in ecs.describe_services(cluster=prefix, services=list(SERVICES))["services"]
+    }
+    assert set(services) == set(SERVICES)
+    for svc in SERVICES:
+        service = services[svc]
+        td = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])[
+            "taskDefinition"
+        ]
+        assert td["family"] == f"{prefix}-{svc}"
+        assert (td["cpu"], td["memory"]) == TASK_SIZES[svc]
+        assert td["networkMode"] == "awsvpc"
+        assert "FARGATE" in td["requiresCompatibilities"]
+        assert td["executionRoleArn"] == execution_arn
+        assert td["taskRoleArn"] == iam.get_role(RoleName=f"{prefix}-{svc}-task")["Role"]["Arn"]
+        assert [v["name"] for v in td["volumes"]] == ["tmp"]
+        (c,) = td["containerDefinitions"]
+        assert c["image"] == (
+            f"{ACCOUNT}.dkr.ecr.ap-south-1.amazonaws.com/{prefix}/{svc}:{IMAGE_TAG}"
+        )
+        assert c["readonlyRootFilesystem"] is True
+        assert c["user"] == "10001"
+        assert c["mountPoints"] == [
+            {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}
+        ]
+        log = c["logConfiguration"]
+        assert log["logDriver"] == "awslogs"
+        assert log["options"]["awslogs-group"] == f"/algo-trading/{env}/{svc}"
+        assert log["options"]["awslogs-region"] == "ap-south-1"
+        assert c["healthCheck"]["command"][0] in ("CMD", "CMD-SHELL")
+        secrets = {s["name"]: s["valueFrom"] for s in c["secrets"]}
+        assert secrets["ALGOENGINE_DB_PASSWORD"] == f"{db_secret}:password::"
+        assert secrets["ALGOENGINE_DB_USERNAME"] == f"{db_secret}:username::"
+        if svc == "dashboard":  # least privilege: no broker keys in the dashboard
+            assert set(secrets) == {"ALGOENGINE_DB_USERNAME", "ALGOENGINE_DB_PASSWORD"}
+            assert c["portMappings"][0]["containerPort"] == 8501
+        else:
+            assert secrets["ANGEL_API_KEY"] == f"{api_secret}:api_key::"
+            assert len(secrets) == 6
+        env_vars = {e["name"]: e["value"] for e in c["environment"]}
+        assert env_vars["ALGOENGINE_DB_HOST"] == db["Endpoint"]["Address"]
+        assert password["password"] not in json.dumps(td)  # only the secret's ARN is named
+
+        # services: Fargate across the private subnets, no public IP, desired count per env
+        assert service["launchType"] == "FARGATE"
+        assert service["desiredCount"] == expect["desired"][svc]
+        vpc_conf = service["networkConfiguration"]["awsvpcConfiguration"]
+        assert set(vpc_conf["subnets"]) == private
+        assert vpc_conf["securityGroups"] == [sg_ecs]
+        assert vpc_conf["assignPublicIp"] == "DISABLED"
+        if svc == "dashboard":
+            (binding,) = service["loadBalancers"]
+            assert binding["targetGroupArn"] == tg["TargetGroupArn"]
+            assert (binding["containerName"], binding["containerPort"]) == ("dashboard", 8501)
+        else:
+            assert service["loadBalancers"] == []
+
+    # scaling: target tracking at 70% CPU, 60 s out / 300 s in, bounds per env
+    aas = moto.client("application-autoscaling")
+    targets = {
+        t["ResourceId"]: t
+        for t in aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    }
+    policies = {
+        p["ResourceId"]: p
+        for p in aas.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    }
+    for svc, (low, high) in expect["scaling"].items():
+        rid = f"service/{prefix}/{svc}"
+        assert (targets[rid]["MinCapacity"], targets[rid]["MaxCapacity"]) == (low, high)
+        conf = policies[rid]["TargetTrackingScalingPolicyConfiguration"]
+        assert policies[rid]["PolicyType"] == "TargetTrackingScaling"
+        assert conf["TargetValue"] == 70
+        assert conf["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+            "ECSServiceAverageCPUUtilization"
+        )
+        assert (conf["ScaleOutCooldown"], conf["ScaleInCooldown"]) == (60, 300)
+
+    # monitoring: alarms to the SNS topic with the email subscription; the dashboard
+    sns = moto.client("sns")
+    topic = f"arn:aws:sns:ap-south-1:{ACCOUNT}:{prefix}-alarms"
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [
+        ("email", f"algo-trading-{env}-alerts@example.com")
+    ]
+    cw = moto.client("cloudwatch")
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
+    expected_alarms = {f"{prefix}-alb-5xx-rate"} | {
+        f"{prefix}-{svc}-{kind}"
+        for svc in SERVICES
+        for kind in ("cpu-high", "memory-high", "tasks-below-desired")
+    }
+    assert set(alarms) == expected_alarms
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [topic]
+    for svc in SERVICES:
+        cpu = alarms[f"{prefix}-{svc}-cpu-high"]
+        assert (cpu["Namespace"], cpu["MetricName"]) == ("AWS/ECS", "CPUUtilization")
+        assert {d["Name"]: d["Value"] for d in cpu["Dimensions"]} == {
+            "ClusterName": prefix,
+            "ServiceName": svc,
+        }
+        mem = alarms[f"{prefix}-{svc}-memory-high"]
+        assert mem["MetricName"] == "MemoryUtilization"
+        low = alarms[f"{prefix}-{svc}-tasks-below-desired"]
+        assert (low["MetricName"], low["ComparisonOperator"]) == (
+            "RunningTaskCount",
+            "LessThanThreshold",
+        )
+        assert low["Threshold"] == expect["scaling"][svc][0]
+    rate = alarms[f"{prefix}-alb-5xx-rate"]
+    assert rate["Threshold"] == 5 and rate["ComparisonOperator"] == "GreaterThanThreshold"
+    suffix = lb["LoadBalancerArn"].split(":loadbalancer/")[1]
+    metric_ids = {m["Id"]: m for m in rate["Metrics"]}
+    assert metric_ids["requests"]["MetricStat"]["Metric"]["Dimensions"] == [
+        {"Name": "LoadBalancer", "Value": suffix}
+    ]
+    assert "requests" in metric_ids["rate"]["Expression"]
+    body = json.loads(cw.get_dashboard(DashboardName=prefix)["DashboardBody"])
+    assert len(body["widgets"]) == 2 * len(SERVICES) + 2
+
+
 def _assert_ok(run: Any, what: str) -> None:
     assert run.returncode == 0 and run.failed() == 0, f"{what} failed:\n{run.output}"
 
@@ -307,33 +601,38 @@ def test_unknown_environment_is_refused(moto: Moto, tmp_path: Path) -> None:
     assert "-e env=dev, -e env=staging or -e env=prod (got qa)" in run.output
 
 
+@pytest.mark.aws_stack
 def test_dev_four_steps_verify_and_destroy(moto: Moto, tmp_path: Path) -> None:
     moto.reset()
+    extra = _deploy_extra(moto)
     # 1. check-mode create: every role that can report would change, nothing is created
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True)
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True, extra=extra)
     _assert_ok(run, "check-mode create")
     for role in CHECK_MODE_REPORTS:
         assert run.changed(role) > 0, (role, run.counts)
     assert _leftovers(moto, "dev") == []
 
     # 2. create: every role changes something
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path)
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, extra=extra)
     _assert_ok(run, "create")
     for role in ROLES:
         assert run.changed(role) > 0, (role, run.counts)
     assert "NAT gateway Elastic IPs of dev" in run.output
+    assert "No Docker engine here" in run.output and "images NOT built" in run.output
     verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
+    verify_services(moto, "dev")
 
     # 3. check-mode re-apply: nothing would change
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True)
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True, extra=extra)
     _assert_ok(run, "check-mode re-apply")
     assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
 
     # 4. re-apply: nothing changes
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path)
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, extra=extra)
     _assert_ok(run, "re-apply")
     assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
     verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
+    verify_services(moto, "dev")
 
     # destroy removes everything; a second destroy changes nothing
     run = run_playbook(moto, "destroy.yml", "dev", tmp_path)
@@ -346,11 +645,14 @@ def test_dev_four_steps_verify_and_destroy(moto: Moto, tmp_path: Path) -> None:
     assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
 
 
+@pytest.mark.aws_stack
 def test_prod_has_a_nat_per_az_and_destroys_cleanly(moto: Moto, tmp_path: Path) -> None:
     moto.reset()
-    run = run_playbook(moto, "deploy.yml", "prod", tmp_path)
+    extra = _deploy_extra(moto)
+    run = run_playbook(moto, "deploy.yml", "prod", tmp_path, extra=extra)
     _assert_ok(run, "prod create")
     verify_stack(moto, "prod", octet=30, nat_count=2, retention=90)
+    verify_services(moto, "prod")
     ips = [
         n["NatGatewayAddresses"][0]["PublicIp"]
         for n in moto.client("ec2").describe_nat_gateways()["NatGateways"]
@@ -359,12 +661,22 @@ def test_prod_has_a_nat_per_az_and_destroys_cleanly(moto: Moto, tmp_path: Path) 
     for ip in ips:  # the playbook prints the whitelist IPs
         assert ip in run.output
     # a tag-limited run touches only its role
-    run = run_playbook(moto, "deploy.yml", "prod", tmp_path, extra=("--tags", "storage"))
+    run = run_playbook(moto, "deploy.yml", "prod", tmp_path, extra=(*extra, "--tags", "storage"))
     _assert_ok(run, "prod storage only")
     assert set(run.counts) <= {"storage", "(play)"}, run.counts
-    run = run_playbook(moto, "destroy.yml", "prod", tmp_path)
+    # the prod database has deletion protection: destroy refuses without confirmation
+    run = run_playbook(moto, "destroy.yml", "prod", tmp_path, extra=("--tags", "database"))
+    assert run.returncode != 0
+    assert "needs -e database_confirm_destroy=true" in run.output
+    assert moto.client("rds").describe_db_instances()["DBInstances"]
+    run = run_playbook(
+        moto, "destroy.yml", "prod", tmp_path, extra=("-e", "database_confirm_destroy=true")
+    )
     _assert_ok(run, "prod destroy")
     assert _leftovers(moto, "prod") == []
+    # ... and keeps a final snapshot of it
+    snapshots = moto.client("rds").describe_db_snapshots()["DBSnapshots"]
+    assert [s["DBInstanceIdentifier"] for s in snapshots] == ["algo-trading-prod-postgres"]
     # prod keeps deleted secrets recoverable for 30 days
     sm = moto.client("secretsmanager")
     deleted = sm.describe_secret(SecretId="algo-trading-prod-db-password")
@@ -380,10 +692,44 @@ def test_ansible_lint_production_profile() -> None:
     if lint is None:
         pytest.skip("ansible-lint is not installed: pip install -e '.[deploy]'")
     proc = subprocess.run(
-        [lint, "--offline", "--profile", "production", "deploy.yml", "destroy.yml", "roles"],
+        [
+            lint,
+            "--offline",
+            "--profile",
+            "production",
+            "deploy.yml",
+            "destroy.yml",
+            "build-images.yml",
+            "roles",
+        ],
         cwd=ANSIBLE_DIR,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+
+
+def test_deploy_without_a_certificate_is_refused(moto: Moto, tmp_path: Path) -> None:
+    run = run_playbook(
+        moto, "deploy.yml", "dev", tmp_path, extra=("--tags", "compute", "-e", "image_tag=x")
+    )
+    assert run.returncode != 0
+    assert (
+        "compute_certificate_arn must be the ARN of the dashboard's ACM certificate" in run.output
+    )
+
+
+@pytest.mark.parametrize("playbook", ["build-images.yml"])
+def test_build_images_syntax(playbook: str) -> None:
+    import subprocess
+
+    assert ANSIBLE_PLAYBOOK is not None
+    proc = subprocess.run(
+        [ANSIBLE_PLAYBOOK, playbook, "--syntax-check", "-e", "env=dev"],
+        cwd=ANSIBLE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
