@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,7 +26,6 @@ from algoengine.backtest.charges import ChargesModel
 from algoengine.backtest.metrics import Metrics, compute_metrics
 from algoengine.backtest.report import BacktestReport, Progress, write_report
 from algoengine.brokers.paper import PaperExchange
-from algoengine.domain.instruments import InstrumentKind
 from algoengine.domain.market_data import MarketSlice, Universe
 from algoengine.domain.orders import Side
 from algoengine.engine.clock import Clock
@@ -339,6 +338,20 @@ def _results(
     )
 
 
+def _stop_on_signals(engine: Engine, stop_reason: list[str]) -> dict[int, Any]:
+    """SIGINT/SIGTERM post a StopEngine (the loop ends after its current event) and note the
+    signal in ``stop_reason[0]``; returns the previous handlers, to restore."""
+    import signal
+
+    from algoengine.engine.commands import StopEngine
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop_reason[0] = f"signal {signal.Signals(signum).name}"
+        engine.post(StopEngine(reason=stop_reason[0], issued_by="signal"))
+
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
 def write_outputs(
     engine: Engine,
     trades: list[Trade],
@@ -393,15 +406,6 @@ def write_outputs(
     return report
 
 
-def expiring_options(universe: Universe, day: date) -> list[int]:
-    """Indices of the options expiring on ``day``."""
-    return [
-        i
-        for i, inst in enumerate(universe)
-        if inst.kind is InstrumentKind.OPTION and inst.expiry == day
-    ]
-
-
 @dataclass(slots=True)
 class PaperResult(BacktestResult):
     """What a paper run produced (``stop_reason``: why it ended)."""
@@ -452,7 +456,6 @@ def run_paper(
     from datetime import datetime, timedelta, timezone
 
     from algoengine.engine.clock import RealClock
-    from algoengine.engine.commands import StopEngine
     from algoengine.market.calendar import TradingCalendar as _Cal
 
     p = settings.paper
@@ -532,15 +535,7 @@ def run_paper(
         resume_ns = clock.now_ns() - 60_000_000_000
         feed = (m for m in feed if m.ts_ns >= resume_ns)
     stop_reason = ["session ended"]
-    previous: dict[int, Any] = {}
-    if install_signal_handlers:
-
-        def on_signal(signum: int, frame: object) -> None:
-            stop_reason[0] = f"signal {signal.Signals(signum).name}"
-            engine.post(StopEngine(reason=stop_reason[0], issued_by="signal"))
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
+    previous = _stop_on_signals(engine, stop_reason) if install_signal_handlers else {}
     t0 = time.perf_counter()
     try:
         engine.run(feed)
@@ -557,15 +552,7 @@ def run_paper(
     seconds = time.perf_counter() - t0
     base = _results(engine, settings, days, seconds, out_dir)
     return PaperResult(
-        engine=base.engine,
-        metrics=base.metrics,
-        trades=base.trades,
-        report=base.report,
-        seconds=base.seconds,
-        events=base.events,
-        slices=base.slices,
-        days=base.days,
-        stop_reason=stop_reason[0],
+        **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
     )
 
 
@@ -684,7 +671,6 @@ def run_task(
 
     from algoengine.brokers.paper.remote import RemoteVenue
     from algoengine.engine.clock import RealClock
-    from algoengine.engine.commands import StopEngine
     from algoengine.persistence.leases import LeaseManager
     from algoengine.persistence.recovery import take_over
 
@@ -757,15 +743,7 @@ def run_task(
     beat.start()
     store.start_poller(engine)
     stop_reason = ["session ended"]
-    previous: dict[int, Any] = {}
-    if install_signal_handlers:
-
-        def on_signal(signum: int, frame: object) -> None:
-            stop_reason[0] = f"signal {signal.Signals(signum).name}"
-            engine.post(StopEngine(reason=stop_reason[0], issued_by="signal"))
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
+    previous = _stop_on_signals(engine, stop_reason) if install_signal_handlers else {}
     resume_ns = clock.now_ns() - 60_000_000_000
     t0 = time.perf_counter()
     try:
@@ -783,13 +761,5 @@ def run_task(
     seconds = time.perf_counter() - t0
     base = _results(engine, settings, days, seconds, out_dir)
     return PaperResult(
-        engine=base.engine,
-        metrics=base.metrics,
-        trades=base.trades,
-        report=base.report,
-        seconds=base.seconds,
-        events=base.events,
-        slices=base.slices,
-        days=base.days,
-        stop_reason=stop_reason[0],
+        **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
     )

@@ -103,6 +103,7 @@ from typing import Any
 import numpy as np
 
 from algoengine.backtest.runner import paper_day
+from algoengine.brokers.angelone.ratelimit import RATE_LIMITS_PER_S  # Angel One's limits
 from algoengine.brokers.paper.server import PaperVenueServer
 from algoengine.domain.instruments import Instrument, InstrumentKind
 from algoengine.domain.market_data import MarketSlice
@@ -133,23 +134,6 @@ LOGIN = "/rest/auth/angelbroking/user/v1/loginByPassword"
 TOKENS = "/rest/auth/angelbroking/jwt/v1/generateTokens"
 RATE_LIMIT_PAGE = "Access denied because of exceeding access rate"
 
-#: Angel One's per-second limits by route (the last path segment).
-RATE_LIMITS_PER_S: dict[str, int] = {
-    "placeOrder": 20,
-    "modifyOrder": 20,
-    "cancelOrder": 20,
-    "getCandleData": 3,
-    "getLtpData": 10,
-    "quote": 10,
-    "getRMS": 2,
-    "getProfile": 3,
-    "getOrderBook": 1,
-    "getTradeBook": 1,
-    "getPosition": 1,
-    "searchScrip": 1,
-    "loginByPassword": 1,
-    "generateTokens": 1,
-}
 
 #: Candle intervals: (minutes, most days per request).
 INTERVALS: dict[str, tuple[int, int]] = {
