@@ -458,6 +458,8 @@ def run_paper(
     from algoengine.engine.clock import RealClock
     from algoengine.market.calendar import TradingCalendar as _Cal
 
+    if live_market and broker != "angelone":
+        raise ConfigurationError("a live market feed needs --broker angelone")
     p = settings.paper
     syn = settings.market.synthetic
     cal = _Cal(syn.holidays, open_time=syn.open_time, close_time=syn.close_time)
@@ -489,20 +491,6 @@ def run_paper(
             load_credentials(), list(universe), endpoints=endpoints, order_updates=live_market
         )
         venue.login()
-        if live_market:
-            from algoengine.brokers.angelone.feed import AngelOneFeed
-
-            live = AngelOneFeed(venue, universe, feed_url=endpoints.feed_url, heartbeat_s=1.0)
-            live.start()
-            close_ns = calendar.session_close_ns(day)
-
-            def until_close(source: Any) -> Any:
-                for m in source:  # heartbeats every second keep this loop turning
-                    if clock.now_ns() >= close_ns:
-                        return
-                    yield m
-
-            feed = until_close(live)
     elif venue_url is not None:
         from algoengine.brokers.paper.remote import RemoteVenue
 
@@ -531,7 +519,10 @@ def run_paper(
             print(report.summary(), flush=True)
     if store is not None:
         store.start_poller(engine)
-    if venue is not None:  # resume the session where the clock is (after a crash)
+    if live_market:
+        live = _live_feed(venue, engine, clock, calendar, day, endpoints.feed_url)
+        feed = live
+    elif venue is not None:  # resume the session where the clock is (after a crash)
         resume_ns = clock.now_ns() - 60_000_000_000
         feed = (m for m in feed if m.ts_ns >= resume_ns)
     stop_reason = ["session ended"]
@@ -554,6 +545,48 @@ def run_paper(
     return PaperResult(
         **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
     )
+
+
+def _live_feed(
+    broker: Any, engine: Engine, clock: Any, calendar: Any, day: date, feed_url: str
+) -> Any:
+    """Angel One's market websocket as the engine's feed for one session: slices until the
+    session's close (a heartbeat every second keeps the loop turning while the market is
+    silent), on the engine's clock; a stale feed while the market is open posts
+    :class:`~algoengine.engine.commands.MarketStale` (opening orders refused) and a fresh one
+    undoes it."""
+    from algoengine.brokers.angelone.feed import AngelOneFeed
+    from algoengine.engine.commands import MarketStale
+
+    open_ns = calendar.session_open_ns(day)
+    close_ns = calendar.session_close_ns(day)
+
+    def session_open() -> bool:
+        return bool(open_ns <= clock.now_ns() < close_ns)
+
+    live = AngelOneFeed(
+        broker,
+        engine.universe,
+        feed_url=feed_url,
+        heartbeat_s=1.0,
+        now_ns=clock.now_ns,
+        session_open=session_open,
+        on_stale=lambda: engine.post(MarketStale(stale=True, issued_by="feed")),
+        on_fresh=lambda: engine.post(MarketStale(stale=False, issued_by="feed")),
+    )
+    live.start()
+
+    class _Session:
+        def __iter__(self) -> Any:
+            for m in live:
+                if clock.now_ns() >= close_ns:
+                    return
+                yield m
+
+        def stop(self) -> None:
+            live.stop()
+
+    return _Session()
 
 
 class _Store:

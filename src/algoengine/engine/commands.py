@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Command", "KillSwitch", "Pause", "Resume", "SquareOff", "StopEngine", "StopStrategy"]
+__all__ = [
+    "Command",
+    "KillSwitch",
+    "MarketStale",
+    "Pause",
+    "Resume",
+    "SquareOff",
+    "StopEngine",
+    "StopStrategy",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -45,6 +54,17 @@ class Resume(Command):
     """Undo :class:`Pause`."""
 
     strategy_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MarketStale(Command):
+    """The market feed went stale (``stale=True``: no tick for too long while the market is
+    open) or is fresh again. While it is stale, orders that open or add to a position are
+    refused (``STALE_MARKET``): nothing is decided on prices the engine cannot see. Exits,
+    stops already at the venue and timers (time exits) go on. Independent of :class:`Pause`,
+    so a freshening feed never resumes a strategy a user paused."""
+
+    stale: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

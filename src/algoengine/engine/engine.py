@@ -48,6 +48,7 @@ from algoengine.engine.clock import Clock, RealClock, SimulatedClock
 from algoengine.engine.commands import (
     Command,
     KillSwitch,
+    MarketStale,
     Pause,
     Resume,
     SquareOff,
@@ -232,6 +233,7 @@ class Engine:
         self.fills: list[FillRecord] = []
         self.equity: list[tuple[int, int]] = []  # (ts_ns, net P&L paise) per slice
         self.kill_switch = False
+        self.market_stale = False  # see MarketStale: opening orders refused while True
         self.oms = OrderManager(
             venue,
             check=self,
@@ -824,18 +826,19 @@ class Engine:
         slot = self._slots.get(order.strategy_id)
         if slot is not None and slot.state == StrategyState.STOPPED and not order.square_off:
             return "STRATEGY_STOPPED", f"strategy {order.strategy_id} is stopped"
-        if (
-            self.journal is not None
-            and not order.square_off
-            and not self.journal.allow_new_positions()
-        ):
-            pos = self.portfolio.get(order.strategy_id, order.idx)
-            opening = pos is None or pos.qty == 0 or (pos.qty > 0) == (order.side is Side.BUY)
-            if opening:
+        if not order.square_off and self._opening(order):
+            if self.journal is not None and not self.journal.allow_new_positions():
                 return "JOURNAL_OUTAGE", "database unreachable: not opening new positions"
+            if self.market_stale:
+                return "STALE_MARKET", "market feed stale: not opening new positions"
         if self.risk is not None:
             return self.risk.check(order, ts_ns)
         return None
+
+    def _opening(self, order: ManagedOrder) -> bool:
+        """Whether the order opens or adds to its strategy's position in the instrument."""
+        pos = self.portfolio.get(order.strategy_id, order.idx)
+        return pos is None or pos.qty == 0 or (pos.qty > 0) == (order.side is Side.BUY)
 
     def place(
         self,
@@ -1011,6 +1014,16 @@ class Engine:
                     )
             verb = "paused" if isinstance(cmd, Pause) else "resumed"
             result = f"{verb}: " + ", ".join(s.strategy.strategy_id for s in slots)
+        elif isinstance(cmd, MarketStale):
+            changed = self.market_stale != cmd.stale
+            self.market_stale = cmd.stale
+            result = (
+                ("market stale: opening orders refused" if cmd.stale else "market fresh again")
+                if changed
+                else "no change"
+            )
+            if changed:
+                log.warning(result, extra={"issued_by": cmd.issued_by})
         elif isinstance(cmd, StopStrategy):
             for slot in self._selected(cmd.strategy_id):
                 self._stop_strategy(slot, f"stopped by {cmd.issued_by}")

@@ -12,7 +12,7 @@ from typing import Any
 from algoengine.domain.events import OrderDenied
 from algoengine.domain.market_data import MarketSlice
 from algoengine.domain.orders import OrderType, Side
-from algoengine.engine.commands import KillSwitch
+from algoengine.engine.commands import KillSwitch, MarketStale, Pause, Resume
 from algoengine.engine.engine import Engine, EngineConfig, StrategyState
 from algoengine.strategies.base import Strategy, StrategyContext
 from algoengine.strategies.premium import PremiumSelling, PremiumSellingConfig
@@ -148,6 +148,43 @@ def test_the_kill_switch_cancels_working_orders_and_blocks_new_ones() -> None:
     assert [d.code for d in spam.denied] == ["KILL_SWITCH"] * 3
     assert {d.ts_ns for d in spam.denied} == {kill_at, kill_at + 60 * 10**9, kill_at + 120 * 10**9}
     assert e.kill_switch
+
+
+def test_a_stale_market_refuses_opening_orders_but_exits_still_pass() -> None:
+    """MarketStale (posted by a live feed's watchdog): the straddle opened at 09:20 keeps its
+    15:15 time exit while the feed is stale; the spammer's opening sells are refused with
+    STALE_MARKET until the feed is fresh again; a user's Pause is not undone by it."""
+    s = straddle(leg_stop_loss_pct=None)
+    spam = Spammer()
+    e = make_engine([s, spam])
+    stale_at, fresh_at = ist_ns(DAY1, 9, 22), ist_ns(DAY1, 9, 24)
+    exit_stale_at = ist_ns(DAY1, 15, 10)
+    paused = []
+
+    def feed() -> Iterator[MarketSlice]:
+        for m in quiet_day(DAY1):
+            if m.ts_ns == stale_at:
+                e.post(Pause(strategy_id="straddle", issued_by="user"))
+                e.post(MarketStale(stale=True, issued_by="feed"))
+            if m.ts_ns == fresh_at:
+                e.post(MarketStale(stale=False, issued_by="feed"))
+                paused.append(e.state("straddle"))
+                e.post(Resume(strategy_id="straddle", issued_by="user"))
+            if m.ts_ns == exit_stale_at:
+                e.post(MarketStale(stale=True, issued_by="feed"))
+            yield m
+
+    e.run(feed())
+    assert [d.code for d in spam.denied] == ["STALE_MARKET"] * 3
+    assert [d.ts_ns for d in spam.denied] == [stale_at, stale_at + 60 * 10**9, exit_stale_at]
+    assert all("stale" in d.reason for d in spam.denied)
+    assert paused == [StrategyState.PAUSED]  # fresh again did not resume the user's pause
+    # the spammer sold again between the feed freshening and going stale at 15:10
+    assert any(o.created_ns == fresh_at for o in e.oms.orders.values() if o.strategy_id == "spam")
+    exits = [f for f in e.fills if f.strategy_id == "straddle" and f.tag.startswith("exit")]
+    assert {f.ts_ns for f in exits} == {ist_ns(DAY1, 15, 15)} and len(exits) == 2
+    assert e.market_stale
+    assert_accounting_identity(e)
 
 
 def test_the_daily_loss_limit_squares_off_and_stops_the_strategy() -> None:

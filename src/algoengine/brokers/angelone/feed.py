@@ -251,6 +251,10 @@ class AngelOneFeed:
     on_tick
         Called with every decoded tick of a subscribed instrument, in the socket's thread
         (recorders, tests); it must be quick and must not raise.
+    now_ns
+        The engine's clock (UTC epoch ns; default: the wall clock): a heartbeat slice carries
+        its time, never earlier than the last slice's, so that an engine on an accelerated or
+        anchored clock is never sent to wait for a wall-clock instant of its own future.
 
     Raises
     ------
@@ -276,6 +280,7 @@ class AngelOneFeed:
         heartbeat_s: float | None = None,
         reconnect_on_stale: bool = True,
         on_tick: Callable[[Tick], None] | None = None,
+        now_ns: Callable[[], int] | None = None,
     ) -> None:
         if not isinstance(universe, Universe):
             raise ValidationError("universe", type(universe).__name__, "must be a Universe")
@@ -320,6 +325,7 @@ class AngelOneFeed:
         self._on_stale = on_stale
         self._on_fresh = on_fresh
         self._on_tick = on_tick
+        self._now_ns = now_ns or time.time_ns
         self._books: dict[str, L2Book] = {}
         for inst in wanted:
             self._books[inst.token] = L2Book(inst.tick_paise / 100.0)
@@ -414,11 +420,7 @@ class AngelOneFeed:
                 self._last_ts = ts
                 yield self._slice(ts, list(rows.values()))
             elif self.heartbeat_s is not None and now - last_yield >= self.heartbeat_s:
-                ts = (
-                    self._last_ts + int((now - last_yield) * 1e9)
-                    if self._last_ts
-                    else time.time_ns()
-                )
+                ts = max(self._last_ts, int(self._now_ns()))
                 last_yield = now
                 self._last_ts = ts
                 yield self._slice(ts, [])
