@@ -30,7 +30,7 @@ from algoengine.domain.orders import OrderRequest, OrderStatus, OrderType, Side
 from algoengine.errors import TemporaryBrokerError
 
 from .conftest import API_KEY, CLIENT, MPIN, TOTP_SECRET, SmartApiModules
-from .test_fake_server import atm_option, quoted_option
+from .test_fake_server import atm_option, quoted_option, wait_for
 
 CREDS = AngelOneCredentials(api_key=API_KEY, client_code=CLIENT, mpin=MPIN, totp_secret=TOTP_SECRET)
 
@@ -347,3 +347,58 @@ def test_polls_stay_under_the_enforced_rate_limits(
         broker, lambda ev: sum(isinstance(e, OrderAccepted) for e in ev) == 3, timeout_s=8
     )
     assert sorted(e.client_order_id for e in events) == sorted(r.client_order_id for r in reqs)
+
+
+# ---- the order-update websocket against polling ------------------------------------------------
+
+
+def test_the_order_websocket_shows_a_later_fill_before_the_next_poll(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    """Two sessions, both polling the books every 4 s; only one listens to the order-update
+    websocket. Both rest a buy; the market later moves through it (both fill at that moment).
+    The listening session sees its fill within about a second (the update makes its next
+    drain poll at once, as soon as Angel One's 1/s order-book limit allows: 1.09-1.11 s in
+    three runs here); the polling-only one at its next scheduled poll (3.99 s)."""
+    listening = make_broker(poll_interval_s=4.0, order_updates=True)
+    polling = make_broker(poll_interval_s=4.0)
+    updates = listening._updates
+    assert updates is not None
+    wait_for(lambda: updates.opens == 1, 5)
+    inst = atm_option(fake)
+    price = resting_price(inst)
+    orders = {b: request(inst, price_paise=price) for b in (listening, polling)}
+    for b, req in orders.items():
+        b.submit(req, time.time_ns())
+    accepted: set[AngelOneBroker] = set()
+    deadline = time.monotonic() + 10.0
+    while len(accepted) < 2:  # each sees its order working at a poll of its own
+        assert time.monotonic() < deadline, "orders not accepted in time"
+        for b in orders:
+            if any(isinstance(e, OrderAccepted) for e in b.drain_events()):
+                accepted.add(b)
+        time.sleep(0.02)
+    for b in orders:
+        assert not b.drain_events()  # resting: nothing more happened
+
+    # the polling session has just polled: its next poll is about 4 s away
+    t_fill = time.monotonic()
+    fake.show_quote(inst.token, price - inst.tick_paise, price, qty=100 * inst.lot_size)
+    seen: dict[AngelOneBroker, float] = {}
+    fills: dict[AngelOneBroker, list[OrderFilled]] = {b: [] for b in orders}
+    while len(seen) < 2:
+        assert time.monotonic() - t_fill < 10.0, "fills not seen in time"
+        for b in orders:
+            got = [e for e in b.drain_events() if isinstance(e, OrderFilled)]
+            if got and b not in seen:
+                seen[b] = time.monotonic() - t_fill
+            fills[b] += got
+        time.sleep(0.02)
+    for b, req in orders.items():
+        [fill] = fills[b]
+        assert fill.client_order_id == req.client_order_id
+        assert (fill.qty, fill.price_paise) == (inst.lot_size, price)
+    assert listening.order_update_count >= 2  # AB00 and at least this fill's update
+    assert seen[listening] < 2.0, seen
+    assert seen[polling] > 2.5, seen
+    assert seen[polling] - seen[listening] > 1.5, seen

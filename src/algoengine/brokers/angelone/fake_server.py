@@ -500,6 +500,31 @@ class FakeAngelOne:
         """The simulated time [UTC epoch ns]."""
         return self.venue.now_ns()
 
+    def show_quote(self, token: str, bid_paise: int, ask_paise: int, qty: int = 1_000) -> None:
+        """The market moves: the instrument's book shows this quote now (until the market's
+        next slice of it), so that resting orders it crosses fill at once, and their updates
+        go out on the order websocket as any fill's do. For scenarios whose timing a test
+        must control (a fill that happens later than the order, at a known moment).
+
+        Raises
+        ------
+        ValidationError
+            An unknown token or a malformed price or quantity (names it).
+        """
+        v = self.venue
+        idx = v._index.get(token)
+        if idx is None:
+            raise ValidationError("token", token, "not an instrument of this market")
+        for name, value in (("bid_paise", bid_paise), ("ask_paise", ask_paise), ("qty", qty)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValidationError(name, value, "must be an integer > 0")
+        if bid_paise >= ask_paise:
+            raise ValidationError("ask_paise", ask_paise, "must be above bid_paise")
+        with v._lock:
+            now = v._catch_up()
+            v._feeder.show_quote(idx, now, bid_paise, qty, ask_paise, qty)
+            v._collect()
+
     # ---- faults -------------------------------------------------------------------------------
 
     def add_fault(self, spec: object) -> None:
