@@ -402,3 +402,40 @@ def test_the_order_websocket_shows_a_later_fill_before_the_next_poll(
     assert seen[listening] < 2.0, seen
     assert seen[polling] > 2.5, seen
     assert seen[polling] - seen[listening] > 1.5, seen
+
+
+# ---- a new trading day -------------------------------------------------------------------------
+
+
+def test_a_new_day_logs_the_old_session_out_and_in_again_keeping_orders(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    """SEBI: no session carried over into a trading day. A session logged in yesterday is
+    logged out before its first call of today and a new one logged in; the order resting
+    since yesterday stays tracked (cancelled today, its cancel seen), and the order-update
+    websocket, closed with the old session, comes back on the new one."""
+    from datetime import date, timedelta
+
+    today = [date(2026, 11, 3)]
+    sessions_before = fake.session_count
+    b = make_broker(order_updates=True, today=lambda: today[0])
+    updates = b._updates
+    assert updates is not None
+    wait_for(lambda: updates.opens == 1, 5)
+    assert fake.session_count == sessions_before + 1 and b.session_day == today[0]
+    old_jwt = b.access_token
+    req = request(atm_option(fake))
+    b.submit(req, time.time_ns())
+    collect(b, lambda ev: any(isinstance(e, OrderAccepted) for e in ev))
+
+    today[0] += timedelta(days=1)  # midnight passes with the order resting
+    b.cancel(req.client_order_id, time.time_ns())  # the first call of the new day
+    assert b.day_logins == 1 and b.session_day == date(2026, 11, 4)
+    assert b.access_token != old_jwt
+    assert fake.session_count == sessions_before + 1  # the old one was logged out
+    events = collect(b, lambda ev: any(isinstance(e, OrderCancelled) for e in ev))
+    assert [type(e) for e in events] == [OrderCancelled]
+    assert events[0].client_order_id == req.client_order_id
+    wait_for(lambda: updates.opens == 2, 5)  # re-made on the new session's tokens
+    b.cancel(req.client_order_id, time.time_ns())  # same day: no new login
+    assert b.day_logins == 1

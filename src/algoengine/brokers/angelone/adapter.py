@@ -49,7 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -197,6 +197,10 @@ def _contain_logs(mod: ModuleType, log_dir: str, logzero: Any) -> None:
 # ---- units -------------------------------------------------------------------------------------
 
 
+def _ist_today() -> date:
+    return datetime.now(IST).date()
+
+
 def paise_to_rupees(paise: int) -> str:
     """``12345`` -> ``"123.45"`` (exact; Angel One takes rupees)."""
     sign = "-" if paise < 0 else ""
@@ -296,6 +300,10 @@ class AngelOneBroker:
         :meth:`drain_events` poll the books at once instead of after ``poll_interval_s``.
         The websocket runs in its own supervised thread (reconnects with a backoff of 0.5 s
         doubling to 10 s); the polling stays as the safety net.
+    today
+        Today's IST date (default: the wall clock's). A session logged in on an earlier day is
+        never used: the next call logs it out and logs in afresh first (SEBI: no session is
+        carried over into a trading day); orders in flight stay tracked.
 
     Raises
     ------
@@ -315,6 +323,7 @@ class AngelOneBroker:
         max_server_retries: int = 3,
         limiter: RateLimiter | None = None,
         order_updates: bool = False,
+        today: Callable[[], date] | None = None,
     ) -> None:
         if not isinstance(credentials, AngelOneCredentials):
             raise ValidationError("credentials", type(credentials).__name__, "must be credentials")
@@ -348,6 +357,9 @@ class AngelOneBroker:
         self.order_updates = bool(order_updates)
         self._updates: _OrderUpdates | None = None
         self.order_update_count = 0  # order-update messages received (observability, tests)
+        self._today = today or _ist_today
+        self.session_day: date | None = None  # the IST date of the current session's login
+        self.day_logins = 0  # sessions replaced because a new day began (observability, tests)
 
     # ---- session ---------------------------------------------------------------------------
 
@@ -380,6 +392,7 @@ class AngelOneBroker:
         )
         self._check(answer, "loginByPassword")
         self._logged_in = True
+        self.session_day = self._today()
         log.info("angel one: logged in", extra={"client_code": creds.client_code})
         if self.order_updates and self._updates is None:
             self._updates = _OrderUpdates(self)
@@ -485,10 +498,31 @@ class AngelOneBroker:
         code = answer.get("errorcode") or answer.get("errorCode") or None
         raise error_for(str(code) if code else None, str(answer.get("message") or ""), route=route)
 
+    def _new_day(self) -> None:
+        """A new trading day began under a session of an earlier one: log it out and log in
+        afresh (orders, their tracks and the order-update websocket carry on)."""
+        old = self.session_day
+        log.info(
+            "angel one: new day, logging out and in again",
+            extra={"session_day": str(old), "today": str(self._today())},
+        )
+        try:
+            answer = self._raw(
+                "logout", lambda: self._api.terminateSession(self.credentials.client_code)
+            )
+            self._check(answer, "logout")
+        except BrokerError as exc:  # the old session may be dead already: log in regardless
+            log.warning("angel one: logout of the old day failed", extra={"error": str(exc)})
+        self.login()
+        self.day_logins += 1
+
     def _call(self, route: str, call: Callable[[], Any], *, wait_s: float = 5.0) -> Any:
-        """A secure call: refreshes the session once on AG8001-AG8003 and repeats."""
+        """A secure call: refreshes the session once on AG8001-AG8003 and repeats; a session
+        of an earlier day is replaced first."""
         if not self._logged_in:
             raise BrokerError(f"{route}: not logged in to Angel One")
+        if self.session_day != self._today():
+            self._new_day()
         try:
             return self._check(self._raw(route, call, wait_s=wait_s), route)
         except SessionExpiredError:

@@ -273,6 +273,7 @@ class _WsConn:
     outbox: queue.Queue[str] = field(default_factory=queue.Queue)
     subs: dict[tuple[str, int], int] = field(default_factory=dict)  # (token, mode) -> sent ts
     seq: int = 0
+    jwt: str = ""  # the session it authenticated with (dropped when that session logs out)
 
     def send(self, opcode: int, payload: bytes) -> bool:
         n = len(payload)
@@ -1226,14 +1227,23 @@ class FakeAngelOne:
         return s
 
     def _logout(self, session: _Session) -> str:
+        """End the session; its websockets are closed (their tokens are no longer valid)."""
         with self._lock:
             self._sessions.pop(session.jwt, None)
             self._refresh.pop(session.refresh, None)
+            conns = [c for c in self._ws if c.jwt == session.jwt]
+        for c in conns:
+            c.drop()
         return ""
 
+    @property
+    def session_count(self) -> int:
+        """Sessions logged in and not logged out (expired ones included)."""
+        with self._lock:
+            return len(self._sessions)
+
     def _ws_auth(self, headers: Any) -> bool:
-        auth = str(headers.get("Authorization") or "")
-        jwt = auth[7:].strip() if auth.startswith("Bearer ") else auth.strip()
+        jwt = _bearer(headers)
         with self._lock:
             s = self._sessions.get(jwt)
         return (
@@ -1293,6 +1303,11 @@ class FakeAngelOne:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def _bearer(headers: Any) -> str:
+    auth = str(headers.get("Authorization") or "")
+    return auth[7:].strip() if auth.startswith("Bearer ") else auth.strip()
 
 
 def _ok_cid(tag: str) -> bool:
@@ -1597,7 +1612,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True
         self.connection.settimeout(None)
-        conn = _WsConn(kind=kind, sock=self.connection)
+        conn = _WsConn(kind=kind, sock=self.connection, jwt=_bearer(self.headers))
         with fake._lock:
             fake._ws.append(conn)
         sender = threading.Thread(
