@@ -520,7 +520,7 @@ def run_paper(
     if store is not None:
         store.start_poller(engine)
     if live_market:
-        live = _live_feed(venue, engine, clock, calendar, day, endpoints.feed_url)
+        live = live_session_feed(venue, engine, clock, calendar, day, endpoints.feed_url)
         feed = live
     elif venue is not None:  # resume the session where the clock is (after a crash)
         resume_ns = clock.now_ns() - 60_000_000_000
@@ -547,14 +547,21 @@ def run_paper(
     )
 
 
-def _live_feed(
-    broker: Any, engine: Engine, clock: Any, calendar: Any, day: date, feed_url: str
+def live_session_feed(
+    broker: Any,
+    engine: Engine,
+    clock: Any,
+    calendar: Any,
+    day: date,
+    feed_url: str,
+    *,
+    stale_after_s: float = 5.0,
 ) -> Any:
     """Angel One's market websocket as the engine's feed for one session: slices until the
     session's close (a heartbeat every second keeps the loop turning while the market is
     silent), on the engine's clock; a stale feed while the market is open posts
     :class:`~algoengine.engine.commands.MarketStale` (opening orders refused) and a fresh one
-    undoes it."""
+    undoes it. The returned iterable has ``feed`` (the :class:`AngelOneFeed`) and ``stop()``."""
     from algoengine.brokers.angelone.feed import AngelOneFeed
     from algoengine.engine.commands import MarketStale
 
@@ -569,6 +576,7 @@ def _live_feed(
         engine.universe,
         feed_url=feed_url,
         heartbeat_s=1.0,
+        stale_after_s=stale_after_s,
         now_ns=clock.now_ns,
         session_open=session_open,
         on_stale=lambda: engine.post(MarketStale(stale=True, issued_by="feed")),
@@ -577,6 +585,8 @@ def _live_feed(
     live.start()
 
     class _Session:
+        feed = live
+
         def __iter__(self) -> Any:
             for m in live:
                 if clock.now_ns() >= close_ns:

@@ -1,8 +1,10 @@
 """Live mode end to end against the fake Angel One: the engine (runner.assemble with the
 default straddle) trades a short accelerated session through AngelOneBroker and the REAL
-smartapi-python client; once cleanly and once with faults (placeOrder timing out after placing
-the order, AB2001, the order-book 403, the token expiring mid-run). Every order the engine sent
-is in Angel One's book exactly once, under its ordertag; fills and positions agree."""
+smartapi-python client; once cleanly, once with faults (placeOrder timing out after placing
+the order, AB2001, the order-book 403, the token expiring mid-run), and once driven by the
+market websocket with both websockets dropped and the market one stalled (stale: opening
+orders refused until it is fresh). Every order the engine sent is in Angel One's book exactly
+once, under its ordertag; fills and positions agree."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from algoengine.backtest.runner import assemble, open_feed
+from algoengine.backtest.runner import assemble, live_session_feed, open_feed
 from algoengine.brokers.angelone.adapter import AngelOneBroker
 from algoengine.brokers.angelone.fake_server import FakeAngelOne
 from algoengine.domain.orders import OrderStatus
@@ -119,6 +121,90 @@ def test_straddle_session_survives_faults(smartapi: SmartApiModules, client_cwd:
     broker = result["broker"]
     assert broker.lookups >= 2  # after the timeout and after AB2001
     assert broker.refreshes >= 1  # the token expired mid-run
+
+
+def test_live_feed_session_survives_websocket_drops_and_a_stall(
+    smartapi: SmartApiModules, client_cwd: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine on the market websocket (``--market live``'s wiring) and the order-update
+    websocket, polling only every 1.5 s: both sockets are dropped twice and the market one
+    goes silent for 3 s while connected. The feed re-connects and re-subscribes each time,
+    the stall makes the engine refuse opening orders (MarketStale) until ticks return, and no
+    order is doubled or lost."""
+    settings = Settings()
+    _, universe, calendar, _ = open_feed(settings, DAY, DAY)
+    open_ns = calendar.session_open_ns(DAY)
+    anchor = time.time_ns() + 1_000_000_000
+    fake = FakeAngelOne(
+        Settings(),
+        DAY,
+        speed=SPEED,
+        anchor_wall_ns=anchor,
+        api_key=API_KEY,
+        client_code=CLIENT,
+        mpin=MPIN,
+        totp_secret=TOTP_SECRET,
+    )
+    fake.start()
+    timers: list[threading.Timer] = []
+    stale_seen: list[bool] = []
+    try:
+        broker = AngelOneBroker(
+            CREDS,
+            list(universe),
+            endpoints=endpoints(fake),
+            timeout_s=1.0,
+            poll_interval_s=1.5,
+            order_updates=True,
+        )
+        broker.login()
+        clock = RealClock(speed=SPEED, start_ns=open_ns, anchor_wall_ns=anchor)
+        engine = assemble(settings, universe, calendar, venue=broker, clock=clock, run_code="LW1")
+        session = live_session_feed(
+            broker, engine, clock, calendar, DAY, fake.feed_url, stale_after_s=1.0
+        )
+        # seconds after now: the open at 1 s, the straddle's entry (09:20) at 3.5 s
+        schedule: list[tuple[float, Any]] = [
+            (4.5, lambda: fake.add_fault({"kind": "drop_order_ws"})),
+            (5.0, lambda: fake.add_fault({"kind": "drop_market_ws"})),
+            (6.0, lambda: fake.add_fault({"kind": "mute_market_ws", "seconds": 3.0})),
+            (8.0, lambda: engine.call_soon(lambda: stale_seen.append(engine.market_stale))),
+            (10.5, lambda: fake.add_fault({"kind": "drop_market_ws"})),
+            (10.6, lambda: fake.add_fault({"kind": "drop_order_ws"})),
+            (11.0, lambda: engine.call_soon(lambda: stale_seen.append(engine.market_stale))),
+            (13.0, lambda: engine.post(StopEngine(reason="test over", issued_by="test"))),
+        ]
+        for at, fn in schedule:
+            timers.append(threading.Timer(at, fn))
+        for t in timers:
+            t.start()
+        with caplog.at_level("WARNING", logger="algoengine.engine.engine"):
+            try:
+                engine.run(session)
+            finally:
+                session.stop()
+        time.sleep(1.1)
+        result = {
+            "engine": engine,
+            "broker": broker,
+            "book": broker._book(),
+            "positions": broker.positions(),
+        }
+        updates = broker._updates
+        assert updates is not None and updates.opens >= 3  # dropped twice, re-made each time
+        broker.close()
+    finally:
+        for t in timers:
+            t.cancel()
+        fake.stop()
+    check(result)
+    feed = session.feed
+    assert feed.opens >= 4  # first, after a drop, after the stall's forced close, after a drop
+    assert feed.stale_count >= 1 and not feed.stale
+    assert stale_seen == [True, False]  # refused openings during the stall, not after
+    said = [r.getMessage() for r in caplog.records]
+    assert "market stale: opening orders refused" in said and "market fresh again" in said
+    assert engine.slices_processed > 20
 
 
 @pytest.fixture(autouse=True)

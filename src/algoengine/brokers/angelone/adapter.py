@@ -197,6 +197,35 @@ def _contain_logs(mod: ModuleType, log_dir: str, logzero: Any) -> None:
 # ---- units -------------------------------------------------------------------------------------
 
 
+def close_websocket(client: Any) -> None:
+    """Close a SmartAPI websocket client's connection from another thread, for sure.
+
+    websocket-client's ``WebSocketApp.close`` closes the socket's file descriptor from the
+    calling thread; if ``run_forever``'s thread is not inside ``epoll_wait`` at that instant,
+    it enters it afterwards on a descriptor the kernel has already dropped from the epoll
+    set, with no timeout, and hangs for good (seen here: a forced reconnect of a stalled
+    feed never happened). Shutting the socket down instead wakes that thread with an end of
+    file, and it closes the socket itself. Only a socket not made yet is closed the
+    library's way."""
+    import socket
+
+    wsapp = getattr(client, "wsapp", None)
+    if wsapp is None:
+        return
+    wsapp.keep_running = False
+    raw = getattr(getattr(wsapp, "sock", None), "sock", None)
+    if raw is not None:
+        try:
+            raw.shutdown(socket.SHUT_RDWR)
+            return
+        except OSError:
+            pass  # not connected yet: close it the library's way
+    try:
+        wsapp.close()
+    except Exception as exc:  # a close racing the connection's own thread
+        log.debug("websocket close failed", extra={"error": type(exc).__name__})
+
+
 def _ist_today() -> date:
     return datetime.now(IST).date()
 
@@ -1105,8 +1134,8 @@ class _OrderUpdates:
         while self._thread is not None and self._thread.is_alive():
             with self._lock:
                 client = self._client
-            if client is not None and client.wsapp is not None:
-                client.wsapp.close()
+            if client is not None:
+                close_websocket(client)
             self._thread.join(0.1)
             if time.monotonic() > deadline:
                 log.warning("angel one: the order-update thread did not stop")

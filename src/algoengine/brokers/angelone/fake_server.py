@@ -67,6 +67,8 @@ defaults to 1)::
     {"kind": "expire_token"}                   every issued jwt expires now (AG8002)
     {"kind": "rate_limit", "route", "count"}   the plain-text HTTP 403 rate-limit page
     {"kind": "drop_market_ws"} / {"kind": "drop_order_ws"}   close those websockets now
+    {"kind": "mute_market_ws", "seconds"}      market websockets stay open but send no tick
+                                               for that long (a silently stalled feed)
     {"kind": "rate_limits", "enabled": bool}   enforce Angel One's per-route limits (per s)
 
 Run it as ``python -m algoengine.brokers.angelone.fake_server --api-key K --client-code C
@@ -174,6 +176,7 @@ _FAULT_KINDS = (
     "reject",
     "expire_token",
     "rate_limit",
+    "mute_market_ws",
     "drop_market_ws",
     "drop_order_ws",
     "rate_limits",
@@ -413,6 +416,7 @@ class FakeAngelOne:
         self._last_volume: dict[int, int] = {}
         self._texts: dict[str, str] = {}  # cid -> reject reason
         self._ws: list[_WsConn] = []
+        self._muted_until = 0.0  # monotonic: no ticks are sent before it (mute_market_ws)
         self._http: _FakeHttpServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -580,6 +584,10 @@ class FakeAngelOne:
             with self._lock:
                 for s in self._sessions.values():
                     s.expired = True
+            return
+        if kind == "mute_market_ws":
+            with self._lock:
+                self._muted_until = time.monotonic() + float(seconds)
             return
         if kind in ("drop_market_ws", "drop_order_ws"):
             want = "market" if kind == "drop_market_ws" else "order"
@@ -1779,7 +1787,8 @@ def _ws_send_loop(fake: FakeAngelOne, conn: _WsConn) -> None:
         packets: list[bytes] = []
         with fake._lock:
             subs = list(conn.subs.items())
-        if not subs:
+            muted = time.monotonic() < fake._muted_until
+        if not subs or muted:
             continue
         with fake.venue._lock:
             fake.venue._catch_up()

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from algoengine.brokers.angelone.adapter import load_smartapi
+from algoengine.brokers.angelone.adapter import close_websocket, load_smartapi
 from algoengine.brokers.angelone.credentials import AngelOneEndpoints
 from algoengine.domain.instruments import InstrumentKind
 from algoengine.domain.market_data import MarketSlice, Universe
@@ -559,10 +559,9 @@ class AngelOneFeed:
         with self._lock:
             client = self._client
         if client is not None:
-            try:
-                client.close_connection()
-            except Exception as exc:  # closing a half-made socket
-                log.debug("angel one feed: close failed", extra={"error": str(exc)})
+            client.RESUBSCRIBE_FLAG = False  # what close_connection sets, before the close
+            client.DISCONNECT_FLAG = True
+            close_websocket(client)  # from this thread: shut down first (see its docstring)
 
     def _on_text(self, data: Any) -> None:
         text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
