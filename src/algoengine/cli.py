@@ -225,17 +225,49 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         print(f"stopped: {result.stop_reason}")
         return 0
-    result = run_paper(
-        settings,
-        day=args.day,
-        speed=args.speed,
-        out_dir=args.out or settings.paper.out_dir,
-        strategy_ids=[args.strategy] if args.strategy else None,
-        venue_url=args.venue_url if args.broker == "paper-remote" else None,
-        anchor_wall_ns=args.anchor_wall_ns,
-        broker=args.broker,
-        live_market=args.broker == "angelone" and args.market == "live",
-    )
+    paper_kw: dict[str, Any] = {
+        "day": args.day,
+        "speed": args.speed,
+        "out_dir": args.out or settings.paper.out_dir,
+        "strategy_ids": [args.strategy] if args.strategy else None,
+        "venue_url": args.venue_url if args.broker == "paper-remote" else None,
+        "anchor_wall_ns": args.anchor_wall_ns,
+        "broker": args.broker,
+        "live_market": args.broker == "angelone" and args.market == "live",
+    }
+    if args.sessions is not None and not args.continuous:
+        raise ValueError("--sessions goes with --continuous")
+    if args.continuous:
+        from algoengine.backtest.runner import run_sessions
+
+        if args.anchor_wall_ns is not None:
+            raise ValueError("--continuous runs each session on its own clock: no --anchor-wall-ns")
+
+        def waiting(day: Any, start_ns: int) -> None:
+            from datetime import datetime, timedelta, timezone
+
+            at = datetime.fromtimestamp(start_ns / 1e9, timezone(timedelta(hours=5, minutes=30)))
+            print(
+                f"waiting for the next session: {day}, starting {at:%Y-%m-%d %H:%M} IST", flush=True
+            )
+
+        run_sessions(
+            settings,
+            sessions=args.sessions,
+            lead_s=args.lead,
+            on_result=_report_run,
+            on_wait=waiting,
+            **paper_kw,
+        )
+        return 0
+    _report_run(run_paper(settings, **paper_kw))
+    return 0
+
+
+def _report_run(result: Any) -> None:
+    """The summary of a paper or live session: metrics, positions, working orders, why it
+    stopped."""
+    print(f"session {result.days[0] if result.days else '-'}")
     print(result.metrics.format_summary())
     open_pos = result.engine.portfolio.open_positions()
     if open_pos:
@@ -256,8 +288,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"  {o.client_order_id} {o.strategy_id} {o.instrument.symbol} {o.side.value} "
                 f"{o.order_type.value} qty {o.remaining_qty} status {o.status.value}"
             )
-    print(f"stopped: {result.stop_reason}")
-    return 0
+    print(f"stopped: {result.stop_reason}", flush=True)
 
 
 def _cmd_market_record(args: argparse.Namespace) -> int:
@@ -424,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["live", "synthetic"],
         default="synthetic",
         help="angelone: market data from the model (default; the fake serves the same) or "
-        "the broker's websocket feed and instrument master (live: not yet verified end to end)",
+        "the broker's websocket feed and instrument master (live: the wall clock, speed 1, "
+        "unless --anchor-wall-ns aims it at an accelerated fake)",
     )
     run.add_argument(
         "--anchor-wall-ns",
@@ -440,6 +472,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--lease-ttl", type=_positive("lease-ttl"), default=5.0, help="seconds")
     run.add_argument("--run-code", help="scale-out: this task's run code (8 letters/digits)")
+    run.add_argument(
+        "--continuous",
+        action="store_true",
+        help="a service: session after session (live: wait for each open; paper: one day "
+        "after another), a fresh broker login for each; outputs in <out>/<day>",
+    )
+    run.add_argument(
+        "--sessions",
+        type=int,
+        help="--continuous: stop after this many sessions (default: never)",
+    )
+    run.add_argument(
+        "--lead",
+        type=_positive("lead"),
+        default=600.0,
+        help="--continuous on a live market: seconds before the open to log in (default 600)",
+    )
     run.set_defaults(func=_cmd_run)
 
     mk = sub.add_parser("market", help="the synthetic market: record it, write its master")

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -31,7 +31,7 @@ from algoengine.domain.orders import Side
 from algoengine.engine.clock import Clock
 from algoengine.engine.engine import Engine, FillRecord, Venue, ist_day
 from algoengine.engine.risk import RiskEngine
-from algoengine.errors import ConfigurationError
+from algoengine.errors import ConfigurationError, ValidationError
 from algoengine.market.calendar import TradingCalendar
 from algoengine.settings import MarketSource, Settings
 from algoengine.strategies.base import Strategy
@@ -466,6 +466,14 @@ def run_paper(
     ist_today = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
     day = day or p.day or paper_day(cal, ist_today)
     feed, universe, calendar, days = open_feed(settings, day, day)
+    if live_market and anchor_wall_ns is None:
+        # the exchange's time: the clock is the wall clock (the session may be under way)
+        if (speed or p.speed) != 1.0:
+            raise ConfigurationError(
+                "a live market runs on the wall clock: speed 1 (an accelerated fake needs "
+                "--anchor-wall-ns, the moment of its open)"
+            )
+        anchor_wall_ns = calendar.session_open_ns(days[0])
     clock = RealClock(
         speed=speed or p.speed,
         start_ns=calendar.session_open_ns(days[0]),
@@ -541,6 +549,8 @@ def run_paper(
         if close is not None:
             close()  # Angel One: log out (SEBI: no session carried over)
     seconds = time.perf_counter() - t0
+    if engine.stop_requested and stop_reason[0] == "session ended":
+        stop_reason[0] = engine.stop_requested  # an operator's stop (command, dashboard)
     base = _results(engine, settings, days, seconds, out_dir)
     return PaperResult(
         **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
@@ -597,6 +607,97 @@ def live_session_feed(
             live.stop()
 
     return _Session()
+
+
+def next_session(calendar: TradingCalendar, now_ns: int, lead_s: float) -> tuple[date, int]:
+    """The next session not yet closed at ``now_ns`` and when to start for it: ``lead_s``
+    before its open (log in, download the instrument master, connect the feed), or now if
+    that has passed."""
+    today = ist_day(now_ns)
+    if calendar.is_trading_day(today) and now_ns < calendar.session_close_ns(today):
+        day = today
+    else:
+        day = calendar.next_trading_day(today)
+    return day, max(now_ns, calendar.session_open_ns(day) - int(lead_s * 1e9))
+
+
+def run_sessions(
+    settings: Settings,
+    *,
+    sessions: int | None = None,
+    lead_s: float = 600.0,
+    on_result: Callable[[PaperResult], None] | None = None,
+    on_wait: Callable[[date, int], None] | None = None,
+    **paper_kw: Any,
+) -> list[PaperResult]:
+    """Trade session after session (a service's life): each is a :func:`run_paper` of its
+    own, so a live broker is logged in before each trading day and logged out after it
+    (SEBI: no session carried over), and each day's outputs go to ``<out_dir>/<day>``.
+
+    On a live market the wall clock rules: wait until ``lead_s`` before the next session's
+    open, trade it to its close, wait for the next. On the synthetic market (paper) the days
+    play one after another at once, each on its accelerated clock. Ends after ``sessions``
+    sessions (None: never), or when one is stopped by a signal or an operator (SIGINT/SIGTERM
+    during a wait end it too). ``on_result(result)`` is called after each session, and
+    ``on_wait(day, start_ns)`` before a wait for one.
+
+    Raises
+    ------
+    ValidationError
+        ``sessions`` or ``lead_s`` malformed (names it).
+    """
+    import signal
+    import threading
+    from datetime import datetime, timedelta, timezone
+
+    from algoengine.market.calendar import TradingCalendar as _Cal
+
+    if sessions is not None and (
+        isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1
+    ):
+        raise ValidationError("sessions", sessions, "must be an integer >= 1 (or None)")
+    if isinstance(lead_s, bool) or not isinstance(lead_s, int | float) or not 0 <= lead_s <= 86400:
+        raise ValidationError("lead_s", lead_s, "must be seconds in [0, 86400]")
+    syn = settings.market.synthetic
+    cal = _Cal(syn.holidays, open_time=syn.open_time, close_time=syn.close_time)
+    live = bool(paper_kw.get("live_market"))
+    base_out = Path(paper_kw.pop("out_dir", None) or settings.paper.out_dir)
+    first: date | None = paper_kw.pop("day", None)
+    stopped = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopped.set()
+
+    results: list[PaperResult] = []
+    day: date | None = None
+    while sessions is None or len(results) < sessions:
+        if live:
+            day, start_ns = next_session(cal, time.time_ns(), lead_s)
+            wait_s = (start_ns - time.time_ns()) / 1e9
+            if wait_s > 0:
+                log.info("waiting for the next session", extra={"day": str(day), "wait_s": wait_s})
+                if on_wait is not None:
+                    on_wait(day, start_ns)
+                previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+                try:
+                    stopped.wait(wait_s)
+                finally:
+                    for s, handler in previous.items():
+                        signal.signal(s, handler)
+                if stopped.is_set():
+                    break
+        elif day is None:
+            ist_today = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
+            day = first or paper_day(cal, ist_today)
+        else:
+            day = cal.next_trading_day(day)
+        result = run_paper(settings, day=day, out_dir=base_out / day.isoformat(), **paper_kw)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+        if result.stop_reason != "session ended":
+            break
+    return results
 
 
 class _Store:

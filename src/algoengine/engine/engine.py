@@ -336,6 +336,11 @@ class Engine:
                 opened(o.idx, o.side, o.remaining_qty, o.client_order_id)
         self._restored = True
 
+    @property
+    def stop_requested(self) -> str | None:
+        """Why a StopEngine ended (or is ending) the run; None if none was posted."""
+        return self._stopping
+
     def state(self, strategy_id: str) -> str:
         return self._slots[strategy_id].state
 
