@@ -111,3 +111,35 @@ def test_a_missing_or_malformed_secret_is_a_clear_error(moto_env: dict[str, str]
     with pytest.raises(ConfigurationError) as info:
         resolve_database_url(None, "algo-trading-half-db-password", env={})
     assert "host" in str(info.value) and "pw-value" not in str(info.value)
+
+
+def test_angel_one_credentials_come_from_the_environments_secret(
+    moto_env: dict[str, str],
+) -> None:
+    """Production's way: no ANGEL_ONE_* variables, ALGOENGINE_ENV names the environment and
+    the four keys come from ``algo-trading-<env>-api-credentials`` (or the secret named by
+    ANGEL_ONE_CREDENTIALS_SECRET); an incomplete secret is refused naming the missing key,
+    never showing a value."""
+    from algoengine.brokers.angelone.credentials import load_credentials
+
+    keys = {
+        "ANGEL_ONE_API_KEY": "prod-api-key-9",
+        "ANGEL_ONE_CLIENT_ID": "P765432",
+        "ANGEL_ONE_PASSWORD": "9182",
+        "ANGEL_ONE_TOTP_SECRET": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    }
+    put_secret("algo-trading-test-api-credentials", keys)
+    creds = load_credentials(env={"ALGOENGINE_ENV": "test"})
+    assert (creds.api_key, creds.client_code, creds.mpin) == ("prod-api-key-9", "P765432", "9182")
+    assert len(creds.totp()) == 6 and "9182" not in repr(creds)
+
+    put_secret("custom-angel", {**keys, "ANGEL_ONE_CLIENT_ID": "Q1"})
+    named = load_credentials(env={"ANGEL_ONE_CREDENTIALS_SECRET": "custom-angel"})
+    assert named.client_code == "Q1"
+
+    put_secret("algo-trading-broken-api-credentials", {**keys, "ANGEL_ONE_PASSWORD": ""})
+    with pytest.raises(ConfigurationError, match="ANGEL_ONE_PASSWORD") as err:
+        load_credentials(env={"ALGOENGINE_ENV": "broken"})
+    assert "prod-api-key-9" not in str(err.value) and "JBSW" not in str(err.value)
+    with pytest.raises(ConfigurationError, match="algo-trading-absent-api-credentials"):
+        load_credentials(env={"ALGOENGINE_ENV": "absent"})

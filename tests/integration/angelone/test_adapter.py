@@ -5,6 +5,7 @@ broker's text, the token expiring, the plain-text 403 rate limit."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from algoengine.domain.instruments import Instrument
 from algoengine.domain.orders import OrderRequest, OrderStatus, OrderType, Side
 from algoengine.errors import TemporaryBrokerError
 
-from .conftest import API_KEY, CLIENT, MPIN, TOTP_SECRET, SmartApiModules
+from .conftest import API_KEY, CLIENT, DAY, MPIN, TOTP_SECRET, SmartApiModules
 from .test_fake_server import atm_option, quoted_option, wait_for
 
 CREDS = AngelOneCredentials(api_key=API_KEY, client_code=CLIENT, mpin=MPIN, totp_secret=TOTP_SECRET)
@@ -439,3 +440,95 @@ def test_a_new_day_logs_the_old_session_out_and_in_again_keeping_orders(
     wait_for(lambda: updates.opens == 2, 5)  # re-made on the new session's tokens
     b.cancel(req.client_order_id, time.time_ns())  # same day: no new login
     assert b.day_logins == 1
+
+
+# ---- market data over REST ---------------------------------------------------------------------
+
+
+def test_ltp_and_quotes_in_paise_chunked_by_fifty_tokens(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    from algoengine.brokers.angelone.adapter import QUOTE_TOKENS_PER_CALL
+    from algoengine.domain.instruments import InstrumentKind
+    from algoengine.errors import ValidationError
+
+    b = make_broker()
+    inst, _, _ = quoted_option(fake)
+    i = fake.venue._index[inst.token]
+    before = int(fake.venue.board.ltp[i])
+    ltp = b.ltp(inst.token)
+    after = int(fake.venue.board.ltp[i])
+    assert ltp in (before, after) and ltp % inst.tick_paise == 0
+
+    options = [u for u in fake.venue.universe if u.kind is InstrumentKind.OPTION]
+    tokens = [u.token for u in options[: QUOTE_TOKENS_PER_CALL + 10]]
+    calls_before = b.limiter.bucket("quote").taken
+    quotes = b.quotes(tokens)
+    assert b.limiter.bucket("quote").taken - calls_before == 2  # 50 + 10 tokens
+    assert set(quotes) == set(tokens)
+    q = quotes[inst.token]
+    assert q.symbol == inst.symbol and q.ltp_paise > 0
+    assert len(q.bids) == 5 and len(q.asks) == 5
+    assert [p for p, _ in q.bids] == sorted((p for p, _ in q.bids), reverse=True)
+    assert [p for p, _ in q.asks] == sorted(p for p, _ in q.asks)
+    assert q.bids[0][0] < q.asks[0][0]
+    assert all(p % inst.tick_paise == 0 for p, _ in q.bids + q.asks)
+    assert q.low_paise <= q.ltp_paise <= q.high_paise
+    bare = b.quotes([inst.token], mode="LTP")[inst.token]
+    assert bare.bids == () and bare.open_paise == 0 and bare.ltp_paise > 0
+
+    with pytest.raises(ValidationError) as err:
+        b.ltp("999999")
+    assert err.value.field == "token"
+    with pytest.raises(ValidationError) as err:
+        b.quotes([inst.token], mode="DEPTH")
+    assert err.value.field == "mode"
+
+
+def test_candles_are_chunked_by_the_days_per_request_limit(
+    make_broker: Callable[..., AngelOneBroker], fake: FakeAngelOne
+) -> None:
+    """One-minute candles over 65 days take three requests (Angel One serves at most 30 days
+    of them per request, and the fake refuses more); the session's minutes come back once
+    each, in order, the same as a request of the one day; five-minute candles aggregate
+    them."""
+    from datetime import datetime, timedelta
+
+    from algoengine.brokers.angelone.adapter import IST
+    from algoengine.domain.instruments import InstrumentKind
+    from algoengine.errors import ValidationError
+
+    b = make_broker()
+    index = next(u for u in fake.venue.universe if u.kind is InstrumentKind.INDEX)
+    day = datetime(DAY.year, DAY.month, DAY.day, tzinfo=IST)
+    start, end = day - timedelta(days=64), day + timedelta(hours=23)
+    taken = b.limiter.bucket("getCandleData").taken
+    many = b.candles(index.token, "ONE_MINUTE", start, end)
+    assert b.limiter.bucket("getCandleData").taken - taken == 3
+    one_day = b.candles(index.token, "ONE_MINUTE", day, end)
+    n = min(len(many), len(one_day))  # a minute may have closed between the two calls
+    assert n >= 15 and many[:n] == one_day[:n]
+    ts = [c.ts_ns for c in many]
+    assert ts == sorted(set(ts)) and {b - a for a, b in itertools.pairwise(ts)} == {60 * 10**9}
+    assert ts[0] == int(day.replace(hour=9, minute=15).timestamp()) * 10**9
+    for c in many:
+        assert c.low_paise <= min(c.open_paise, c.close_paise)
+        assert c.high_paise >= max(c.open_paise, c.close_paise)
+    five = b.candles(index.token, "FIVE_MINUTE", day, end)
+    first = [c for c in many if c.ts_ns < five[0].ts_ns + 5 * 60 * 10**9]
+    assert len(first) == 5
+    assert (
+        five[0].open_paise == first[0].open_paise and five[0].close_paise == first[-1].close_paise
+    )
+    assert five[0].high_paise == max(c.high_paise for c in first)
+    assert five[0].volume == sum(c.volume for c in first)
+
+    for kw, name in (
+        ({"interval": "TWO_MINUTE"}, "interval"),
+        ({"start": end, "end": start}, "end"),
+        ({"token": "1"}, "token"),
+    ):
+        args = {"token": index.token, "interval": "ONE_MINUTE", "start": start, "end": end} | kw
+        with pytest.raises(ValidationError) as err:
+            b.candles(**args)
+        assert err.value.field == name

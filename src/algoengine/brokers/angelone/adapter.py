@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -90,7 +91,16 @@ from algoengine.domain.orders import (
 )
 from algoengine.errors import BrokerError, TemporaryBrokerError, ValidationError
 
-__all__ = ["AngelOneBroker", "SmartApiClasses", "load_smartapi", "paise_to_rupees"]
+__all__ = [
+    "CANDLE_INTERVALS",
+    "QUOTE_TOKENS_PER_CALL",
+    "AngelOneBroker",
+    "Candle",
+    "Quote",
+    "SmartApiClasses",
+    "load_smartapi",
+    "paise_to_rupees",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +110,51 @@ _NOT_YET = frozenset(
     {"open pending", "validation pending", "put order req received", "modify validation pending"}
 )
 _WORKING = frozenset({"open", "trigger pending", "modify pending", "modified", "after market"})
+
+
+#: Candle intervals Angel One serves: (minutes per candle, most days per request).
+CANDLE_INTERVALS: dict[str, tuple[int, int]] = {
+    "ONE_MINUTE": (1, 30),
+    "THREE_MINUTE": (3, 60),
+    "FIVE_MINUTE": (5, 100),
+    "TEN_MINUTE": (10, 100),
+    "FIFTEEN_MINUTE": (15, 200),
+    "THIRTY_MINUTE": (30, 200),
+    "ONE_HOUR": (60, 400),
+    "ONE_DAY": (375, 2000),
+}
+#: Tokens per getMarketData request (Angel One's limit).
+QUOTE_TOKENS_PER_CALL = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One instrument's quote (``getMarketData``), prices in paise; depth best first as
+    ``(price_paise, qty)`` (FULL mode only; empty otherwise)."""
+
+    token: str
+    symbol: str
+    ltp_paise: int
+    open_paise: int = 0
+    high_paise: int = 0
+    low_paise: int = 0
+    close_paise: int = 0
+    volume: int = 0
+    oi: int = 0
+    bids: tuple[tuple[int, int], ...] = ()
+    asks: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One historical candle (``getCandleData``): its start [UTC epoch ns], prices paise."""
+
+    ts_ns: int
+    open_paise: int
+    high_paise: int
+    low_paise: int
+    close_paise: int
+    volume: int
 
 
 # ---- the client library, contained -----------------------------------------------------------
@@ -224,6 +279,55 @@ def close_websocket(client: Any) -> None:
         wsapp.close()
     except Exception as exc:  # a close racing the connection's own thread
         log.debug("websocket close failed", extra={"error": type(exc).__name__})
+
+
+def _quote(row: Any) -> Quote | None:
+    """A ``getMarketData`` row as a :class:`Quote` (None if malformed: logged)."""
+    try:
+        depth = row.get("depth") or {}
+
+        def levels(side: str) -> tuple[tuple[int, int], ...]:
+            return tuple(
+                (_paise(x["price"]), _int(x["quantity"]))
+                for x in depth.get(side) or []
+                if _int(x.get("quantity")) > 0
+            )
+
+        return Quote(
+            token=str(row["symbolToken"]),
+            symbol=str(row.get("tradingSymbol") or ""),
+            ltp_paise=_paise(row["ltp"]),
+            open_paise=_paise(row.get("open") or 0),
+            high_paise=_paise(row.get("high") or 0),
+            low_paise=_paise(row.get("low") or 0),
+            close_paise=_paise(row.get("close") or 0),
+            volume=_int(row.get("tradeVolume") or 0),
+            oi=_int(row.get("opnInterest") or 0),
+            bids=levels("buy"),
+            asks=levels("sell"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("angel one: malformed quote", extra={"error": type(exc).__name__})
+        return None
+
+
+def _candle(row: Any) -> Candle | None:
+    """A ``getCandleData`` row ``[time, o, h, l, c, v]`` (None if malformed: logged)."""
+    try:
+        ts = datetime.fromisoformat(str(row[0]))
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=IST)
+        return Candle(
+            ts_ns=int(ts.timestamp()) * 1_000_000_000,
+            open_paise=_paise(row[1]),
+            high_paise=_paise(row[2]),
+            low_paise=_paise(row[3]),
+            close_paise=_paise(row[4]),
+            volume=_int(row[5]),
+        )
+    except (IndexError, TypeError, ValueError) as exc:
+        log.warning("angel one: malformed candle", extra={"error": type(exc).__name__})
+        return None
 
 
 def _ist_today() -> date:
@@ -806,6 +910,106 @@ class AngelOneBroker:
         """The day's positions (``getPosition``; Angel One's rows)."""
         data = self._call("getPosition", lambda: self._api.position())
         return list(data) if isinstance(data, list) else []
+
+    # ---- market data over REST --------------------------------------------------------------
+
+    def _instrument(self, token: object) -> Instrument:
+        inst = self._instruments.get(str(token)) if isinstance(token, str) else None
+        if inst is None:
+            raise ValidationError("token", token, "not an instrument of this broker's universe")
+        return inst
+
+    def ltp(self, token: str) -> int:
+        """The instrument's last traded price [paise] (``getLtpData``).
+
+        Raises
+        ------
+        ValidationError
+            ``token`` is not one of ours.
+        AngelOneApiError
+            The broker refused (its code and message).
+        """
+        inst = self._instrument(token)
+        data = self._call(
+            "getLtpData", lambda: self._api.ltpData(inst.exchange, inst.symbol, inst.token)
+        )
+        if not isinstance(data, dict) or "ltp" not in data:
+            raise AngelOneServerError("no ltp in the answer", code=None, route="getLtpData")
+        return _paise(data["ltp"])
+
+    def quotes(self, tokens: Sequence[str], mode: str = "FULL") -> dict[str, Quote]:
+        """Quotes by token (``getMarketData``, :data:`QUOTE_TOKENS_PER_CALL` tokens a call):
+        ``LTP``, ``OHLC`` or ``FULL`` (with 5-level depth, volume and OI). Tokens the broker
+        could not quote are left out (logged).
+
+        Raises
+        ------
+        ValidationError
+            A token not ours, a bad mode (names it).
+        """
+        mode = mode.upper() if isinstance(mode, str) else mode
+        if mode not in ("LTP", "OHLC", "FULL"):
+            raise ValidationError("mode", mode, "must be LTP, OHLC or FULL")
+        if isinstance(tokens, str):
+            raise ValidationError("tokens", tokens, "must be a sequence of tokens")
+        insts = [self._instrument(t) for t in dict.fromkeys(tokens)]
+        out: dict[str, Quote] = {}
+        for k in range(0, len(insts), QUOTE_TOKENS_PER_CALL):
+            by_exchange: dict[str, list[str]] = {}
+            for inst in insts[k : k + QUOTE_TOKENS_PER_CALL]:
+                by_exchange.setdefault(inst.exchange, []).append(inst.token)
+            data = self._call("quote", partial(self._api.getMarketData, mode, by_exchange))
+            data = data if isinstance(data, dict) else {}
+            for row in data.get("fetched") or []:
+                q = _quote(row)
+                if q is not None:
+                    out[q.token] = q
+            for miss in data.get("unfetched") or []:
+                log.warning("angel one: no quote", extra={"detail": str(miss)[:200]})
+        return out
+
+    def candles(self, token: str, interval: str, start: datetime, end: datetime) -> list[Candle]:
+        """Historical candles of ``interval`` over [start, end] (aware datetimes, or naive
+        IST), oldest first; the range is cut into requests of at most the interval's days
+        per request (:data:`CANDLE_INTERVALS`), each under the 3/s limit.
+
+        Raises
+        ------
+        ValidationError
+            A token not ours, an unknown interval, ``end`` before ``start`` (names it).
+        """
+        inst = self._instrument(token)
+        if interval not in CANDLE_INTERVALS:
+            raise ValidationError("interval", interval, f"must be one of {list(CANDLE_INTERVALS)}")
+        for name, value in (("start", start), ("end", end)):
+            if not isinstance(value, datetime):
+                raise ValidationError(name, value, "must be a datetime")
+        lo = (start if start.tzinfo else start.replace(tzinfo=IST)).astimezone(IST)
+        hi = (end if end.tzinfo else end.replace(tzinfo=IST)).astimezone(IST)
+        if hi < lo:
+            raise ValidationError("end", end, "must not be before start")
+        minutes, max_days = CANDLE_INTERVALS[interval]
+        step = timedelta(minutes=minutes)
+        out: dict[int, Candle] = {}
+        chunk_lo = lo
+        while chunk_lo <= hi:
+            chunk_hi = min(hi, chunk_lo + timedelta(days=max_days))
+            params = {
+                "exchange": inst.exchange,
+                "symboltoken": inst.token,
+                "interval": interval,
+                "fromdate": chunk_lo.strftime("%Y-%m-%d %H:%M"),
+                "todate": chunk_hi.strftime("%Y-%m-%d %H:%M"),
+            }
+            rows = self._call(
+                "getCandleData", partial(self._api.getCandleData, params), wait_s=10.0
+            )
+            for row in rows or []:
+                c = _candle(row)
+                if c is not None:
+                    out[c.ts_ns] = c  # a candle on a chunk's edge comes once
+            chunk_lo = chunk_hi + step
+        return [out[t] for t in sorted(out)]
 
     # ---- internals -------------------------------------------------------------------------
 

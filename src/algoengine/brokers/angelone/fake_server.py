@@ -105,6 +105,7 @@ from typing import Any
 import numpy as np
 
 from algoengine.backtest.runner import paper_day
+from algoengine.brokers.angelone.adapter import CANDLE_INTERVALS
 from algoengine.brokers.angelone.ratelimit import RATE_LIMITS_PER_S  # Angel One's limits
 from algoengine.brokers.paper.server import PaperVenueServer
 from algoengine.domain.instruments import Instrument, InstrumentKind
@@ -137,17 +138,7 @@ TOKENS = "/rest/auth/angelbroking/jwt/v1/generateTokens"
 RATE_LIMIT_PAGE = "Access denied because of exceeding access rate"
 
 
-#: Candle intervals: (minutes, most days per request).
-INTERVALS: dict[str, tuple[int, int]] = {
-    "ONE_MINUTE": (1, 30),
-    "THREE_MINUTE": (3, 60),
-    "FIVE_MINUTE": (5, 100),
-    "TEN_MINUTE": (10, 100),
-    "FIFTEEN_MINUTE": (15, 200),
-    "THIRTY_MINUTE": (30, 200),
-    "ONE_HOUR": (60, 400),
-    "ONE_DAY": (375, 2000),
-}
+INTERVALS = CANDLE_INTERVALS  # Angel One's table, shared with the adapter
 
 _BOOK_STATUS = {
     OrderStatus.NEW: "open pending",

@@ -65,6 +65,7 @@ class TokenBucket:
         self._tokens = self.burst
         self._at = clock()
         self._blocked_until = 0.0
+        self.taken = 0  # tokens handed out (observability, tests)
 
     def _refill(self, now: float) -> None:
         if now > self._at:
@@ -83,6 +84,7 @@ class TokenBucket:
         if self.wait_s() > 0:
             return False
         self._tokens -= 1.0
+        self.taken += 1
         return True
 
     def penalize(self, seconds: float) -> None:
