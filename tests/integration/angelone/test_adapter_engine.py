@@ -123,6 +123,38 @@ def test_straddle_session_survives_faults(smartapi: SmartApiModules, client_cwd:
     assert broker.refreshes >= 1  # the token expired mid-run
 
 
+def test_straddle_session_survives_server_errors_and_rejections(
+    smartapi: SmartApiModules, client_cwd: Path
+) -> None:
+    """AB1004 on four placeOrder calls in a row (more than the three re-sends allowed: the
+    order is rejected here with Angel One's message, never placed) and a broker rejection
+    with its reason (RMS): both orders end REJECTED in the engine with the broker's words;
+    the rejected one is in Angel One's book once, the other not at all; nothing doubled."""
+    reason = "RMS:Margin Exceeds,Required:1200.00, Available:0.00"
+    faults = [
+        {"kind": "error", "route": "placeOrder", "code": "AB1004", "count": 4},
+        {"kind": "reject", "reason": reason, "count": 1},
+    ]
+    result = run_session(faults, None)
+    engine, book = result["engine"], result["book"]
+    sent = {cid: o for cid, o in engine.oms.orders.items() if o.status is not OrderStatus.NEW}
+    tags = Counter(r["ordertag"] for r in book)
+    assert all(n == 1 for n in tags.values()), f"duplicates: {tags}"
+    rejected = [o for o in sent.values() if o.status is OrderStatus.REJECTED]
+    never_placed = [o for o in rejected if o.client_order_id not in tags]
+    assert len(never_placed) == 1 and "Something Went Wrong" in (never_placed[0].reason or "")
+    by_broker = [o for o in rejected if o.client_order_id in tags]
+    assert [o.reason for o in by_broker] == [reason]
+    row = next(r for r in book if r["ordertag"] == by_broker[0].client_order_id)
+    assert row["status"] == "rejected" and row["text"] == reason
+    assert set(tags) == set(sent) - {never_placed[0].client_order_id}  # none lost, none extra
+    mine: Counter[str] = Counter()
+    for f in engine.fills:
+        mine[f.token] += f.qty if f.side.value == "BUY" else -f.qty
+    theirs = {p["symboltoken"]: int(p["netqty"]) for p in result["positions"]}
+    assert {t: q for t, q in mine.items() if q} == {t: q for t, q in theirs.items() if q}
+
+
 def test_live_feed_session_survives_websocket_drops_and_a_stall(
     smartapi: SmartApiModules, client_cwd: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
