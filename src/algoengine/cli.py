@@ -446,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--no-db", action="store_true", help="do not record the run in the database")
     bt.set_defaults(func=_cmd_backtest)
 
-    run = sub.add_parser("run", help="trade a session in paper mode on the synthetic market")
+    run = sub.add_parser("run", help="trade: paper (default) or live through Angel One")
     common(run)
     run.add_argument("--broker", default="paper", choices=["paper", "paper-remote", "angelone"])
     run.add_argument("--venue-url", help="paper-remote: the venue server's address")

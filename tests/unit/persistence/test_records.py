@@ -27,6 +27,7 @@ from algoengine.domain.orders import OrderStatus, OrderType, Side, TimeInForce
 from algoengine.engine.commands import (
     Command,
     KillSwitch,
+    MarketStale,
     Pause,
     Resume,
     SquareOff,
@@ -343,6 +344,7 @@ ONE_OF_EACH_COMMAND: list[Command] = [
     Resume(strategy_id="s"),
     StopStrategy(strategy_id="s", issued_by="ops"),
     StopEngine(reason="maintenance", issued_by="signal"),
+    MarketStale(stale=True, issued_by="feed"),
 ]
 
 
