@@ -208,40 +208,42 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.broker == "paper-remote" and not args.venue_url:
         raise ValueError("--broker paper-remote needs --venue-url")
-    if args.scale_out:
-        from algoengine.backtest.runner import run_task
-
-        if args.broker != "paper-remote" or args.anchor_wall_ns is None or args.day is None:
-            raise ValueError("--scale-out needs --broker paper-remote, --anchor-wall-ns, --day")
-        result = run_task(
-            settings,
-            day=args.day,
-            speed=args.speed or settings.paper.speed,
-            venue_url=args.venue_url,
-            anchor_wall_ns=args.anchor_wall_ns,
-            lease_ttl_s=args.lease_ttl,
-            out_dir=args.out or settings.paper.out_dir,
-            run_code=args.run_code,
-        )
-        print(f"stopped: {result.stop_reason}")
-        return 0
-    paper_kw: dict[str, Any] = {
+    if args.sessions is not None and not args.continuous:
+        raise ValueError("--sessions goes with --continuous")
+    live_market = args.broker == "angelone" and args.market == "live"
+    kw: dict[str, Any] = {
         "day": args.day,
-        "speed": args.speed,
         "out_dir": args.out or settings.paper.out_dir,
-        "strategy_ids": [args.strategy] if args.strategy else None,
         "venue_url": args.venue_url if args.broker == "paper-remote" else None,
         "anchor_wall_ns": args.anchor_wall_ns,
         "broker": args.broker,
-        "live_market": args.broker == "angelone" and args.market == "live",
+        "live_market": live_market,
     }
-    if args.sessions is not None and not args.continuous:
-        raise ValueError("--sessions goes with --continuous")
+    runner: Any = run_paper
+    if args.scale_out:
+        from algoengine.backtest.runner import run_task
+
+        if args.broker == "paper":
+            raise ValueError("--scale-out needs a broker the tasks share: paper-remote or angelone")
+        if args.broker == "paper-remote" and (args.anchor_wall_ns is None or args.day is None):
+            raise ValueError("--scale-out --broker paper-remote needs --anchor-wall-ns and --day")
+        if args.strategy:
+            raise ValueError(
+                "--scale-out trades the strategies whose leases it holds: no --strategy"
+            )
+        runner = run_task
+        kw.update(speed=args.speed or settings.paper.speed, lease_ttl_s=args.lease_ttl)
+        if not args.continuous:
+            kw["run_code"] = args.run_code
+    else:
+        kw.update(speed=args.speed, strategy_ids=[args.strategy] if args.strategy else None)
     if args.continuous:
         from algoengine.backtest.runner import run_sessions
 
         if args.anchor_wall_ns is not None:
             raise ValueError("--continuous runs each session on its own clock: no --anchor-wall-ns")
+        if args.run_code:
+            raise ValueError("--continuous gives each session a fresh run code: no --run-code")
 
         def waiting(day: Any, start_ns: int) -> None:
             from datetime import datetime, timedelta, timezone
@@ -257,10 +259,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             lead_s=args.lead,
             on_result=_report_run,
             on_wait=waiting,
-            **paper_kw,
+            runner=runner,
+            **kw,
         )
         return 0
-    _report_run(run_paper(settings, **paper_kw))
+    _report_run(runner(settings, **kw))
     return 0
 
 

@@ -453,56 +453,19 @@ def run_paper(
     reconciled with the venue by client order id, carried on; see
     :mod:`algoengine.persistence.recovery`), and the session resumes at the clock's time."""
     import signal
-    from datetime import datetime, timedelta, timezone
-
-    from algoengine.engine.clock import RealClock
-    from algoengine.market.calendar import TradingCalendar as _Cal
 
     if live_market and broker != "angelone":
         raise ConfigurationError("a live market feed needs --broker angelone")
     p = settings.paper
-    syn = settings.market.synthetic
-    cal = _Cal(syn.holidays, open_time=syn.open_time, close_time=syn.close_time)
-    ist_today = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
-    day = day or p.day or paper_day(cal, ist_today)
+    day = day or p.day or _default_day(settings)
     feed, universe, calendar, days = open_feed(settings, day, day)
-    if live_market and anchor_wall_ns is None:
-        # the exchange's time: the clock is the wall clock (the session may be under way)
-        if (speed or p.speed) != 1.0:
-            raise ConfigurationError(
-                "a live market runs on the wall clock: speed 1 (an accelerated fake needs "
-                "--anchor-wall-ns, the moment of its open)"
-            )
-        anchor_wall_ns = calendar.session_open_ns(days[0])
-    clock = RealClock(
-        speed=speed or p.speed,
-        start_ns=calendar.session_open_ns(days[0]),
-        anchor_wall_ns=anchor_wall_ns,
-    )
+    clock = _session_clock(calendar, days[0], speed or p.speed, anchor_wall_ns, live_market)
     run_code = new_run_code("P")
-    store = _open_store(settings, run_code) if use_database else None
-    venue: Any = None
+    store = _open_store(settings, run_code, mode=_mode(broker)) if use_database else None
     live: Any = None
-    if broker == "angelone":  # live: Angel One's REST API (ANGEL_ONE_* addresses and keys)
-        from algoengine.brokers.angelone.adapter import AngelOneBroker
-        from algoengine.brokers.angelone.credentials import AngelOneEndpoints, load_credentials
-
-        endpoints = AngelOneEndpoints.from_env()
-        if live_market:  # the broker's instrument master and market feed, not the model
-            from algoengine.brokers.angelone.instruments import load_instrument_master
-
-            master = load_instrument_master(
-                syn.contracts, url=endpoints.scrip_master_url, today=day
-            )
-            universe = master.universe
-        venue = AngelOneBroker(
-            load_credentials(), list(universe), endpoints=endpoints, order_updates=live_market
-        )
-        venue.login()
-    elif venue_url is not None:
-        from algoengine.brokers.paper.remote import RemoteVenue
-
-        venue = RemoteVenue(venue_url)
+    venue, universe, feed_url = _open_venue(
+        settings, broker, day=day, universe=universe, live_market=live_market, venue_url=venue_url
+    )
     engine = assemble(
         settings,
         universe,
@@ -528,7 +491,7 @@ def run_paper(
     if store is not None:
         store.start_poller(engine)
     if live_market:
-        live = live_session_feed(venue, engine, clock, calendar, day, endpoints.feed_url)
+        live = live_session_feed(venue, engine, clock, calendar, day, feed_url)
         feed = live
     elif venue is not None:  # resume the session where the clock is (after a crash)
         resume_ns = clock.now_ns() - 60_000_000_000
@@ -555,6 +518,76 @@ def run_paper(
     return PaperResult(
         **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
     )
+
+
+def _default_day(settings: Settings) -> date:
+    """Today (IST) if it is a trading day of the settings' calendar, else the next one."""
+    from datetime import datetime, timedelta, timezone
+
+    syn = settings.market.synthetic
+    cal = TradingCalendar(syn.holidays, open_time=syn.open_time, close_time=syn.close_time)
+    return paper_day(cal, datetime.now(timezone(timedelta(hours=5, minutes=30))).date())
+
+
+def _mode(broker: str) -> str:
+    return "live" if broker == "angelone" else "paper"
+
+
+def _session_clock(
+    calendar: TradingCalendar, day: date, speed: float, anchor_wall_ns: int | None, live: bool
+) -> Any:
+    """The session's real clock: its open at ``anchor_wall_ns`` (default: now), ``speed``
+    times faster. On a live market without an anchor it is the wall clock itself (the
+    exchange's time: the session may be under way)."""
+    from algoengine.engine.clock import RealClock
+
+    if live and anchor_wall_ns is None:
+        if speed != 1.0:
+            raise ConfigurationError(
+                "a live market runs on the wall clock: speed 1 (an accelerated fake needs "
+                "--anchor-wall-ns, the moment of its open)"
+            )
+        anchor_wall_ns = calendar.session_open_ns(day)
+    return RealClock(
+        speed=speed, start_ns=calendar.session_open_ns(day), anchor_wall_ns=anchor_wall_ns
+    )
+
+
+def _open_venue(
+    settings: Settings,
+    broker: str,
+    *,
+    day: date,
+    universe: Universe,
+    live_market: bool,
+    venue_url: str | None,
+) -> tuple[Any, Universe, str]:
+    """The run's broker: ``(venue, universe, market feed URL)``. Angel One (its addresses and
+    keys from ``ANGEL_ONE_*`` or Secrets Manager) is logged in, and on a live market the
+    universe is its instrument master's; a paper venue of its own process at ``venue_url``;
+    else None (the engine's own simulated exchange)."""
+    if broker == "angelone":
+        from algoengine.brokers.angelone.adapter import AngelOneBroker
+        from algoengine.brokers.angelone.credentials import AngelOneEndpoints, load_credentials
+
+        endpoints = AngelOneEndpoints.from_env()
+        if live_market:  # the broker's instrument master and market feed, not the model
+            from algoengine.brokers.angelone.instruments import load_instrument_master
+
+            master = load_instrument_master(
+                settings.market.synthetic.contracts, url=endpoints.scrip_master_url, today=day
+            )
+            universe = master.universe
+        venue = AngelOneBroker(
+            load_credentials(), list(universe), endpoints=endpoints, order_updates=live_market
+        )
+        venue.login()
+        return venue, universe, endpoints.feed_url
+    if venue_url is not None:
+        from algoengine.brokers.paper.remote import RemoteVenue
+
+        return RemoteVenue(venue_url), universe, ""
+    return None, universe, ""
 
 
 def live_session_feed(
@@ -628,6 +661,7 @@ def run_sessions(
     lead_s: float = 600.0,
     on_result: Callable[[PaperResult], None] | None = None,
     on_wait: Callable[[date, int], None] | None = None,
+    runner: Callable[..., PaperResult] | None = None,
     **paper_kw: Any,
 ) -> list[PaperResult]:
     """Trade session after session (a service's life): each is a :func:`run_paper` of its
@@ -639,7 +673,8 @@ def run_sessions(
     play one after another at once, each on its accelerated clock. Ends after ``sessions``
     sessions (None: never), or when one is stopped by a signal or an operator (SIGINT/SIGTERM
     during a wait end it too). ``on_result(result)`` is called after each session, and
-    ``on_wait(day, start_ns)`` before a wait for one.
+    ``on_wait(day, start_ns)`` before a wait for one. ``runner``: :func:`run_paper` (the
+    default) or :func:`run_task` (a scale-out task), given ``paper_kw``.
 
     Raises
     ------
@@ -648,7 +683,6 @@ def run_sessions(
     """
     import signal
     import threading
-    from datetime import datetime, timedelta, timezone
 
     from algoengine.market.calendar import TradingCalendar as _Cal
 
@@ -687,11 +721,12 @@ def run_sessions(
                 if stopped.is_set():
                     break
         elif day is None:
-            ist_today = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
-            day = first or paper_day(cal, ist_today)
+            day = first or _default_day(settings)
         else:
             day = cal.next_trading_day(day)
-        result = run_paper(settings, day=day, out_dir=base_out / day.isoformat(), **paper_kw)
+        result = (runner or run_paper)(
+            settings, day=day, out_dir=base_out / day.isoformat(), **paper_kw
+        )
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -731,7 +766,7 @@ class _Store:
             self.db.dispose()
 
 
-def _open_store(settings: Settings, run_id: str) -> _Store | None:
+def _open_store(settings: Settings, run_id: str, *, mode: str = "paper") -> _Store | None:
     """Connect to the database (creating the schema on first use) and start the journal;
     ``None`` (with a warning) if the database is unusable at start: a paper run goes on
     without it. (An outage later is the journal's business: it spools and replays.)"""
@@ -748,7 +783,7 @@ def _open_store(settings: Settings, run_id: str) -> _Store | None:
         journal = Journal(
             db,
             run_id=run_id,
-            mode="paper",
+            mode=mode,
             spool_dir=root / run_id,  # one folder per process: tasks may share a working dir
             batch_max=j.batch_max,
             flush_interval_s=j.flush_interval_s,
@@ -789,14 +824,16 @@ def _replay_orphan_spools(db: Any, root: Path) -> None:
 def run_task(
     settings: Settings,
     *,
-    day: date,
-    speed: float,
-    venue_url: str,
-    anchor_wall_ns: int,
+    day: date | None = None,
+    speed: float = 1.0,
+    venue_url: str | None = None,
+    anchor_wall_ns: int | None = None,
     lease_ttl_s: float = 5.0,
     out_dir: str | Path | None = None,
     install_signal_handlers: bool = True,
     run_code: str | None = None,
+    broker: str = "paper-remote",
+    live_market: bool = False,
 ) -> PaperResult:
     """One engine task of a scale-out deployment (several tasks, one database, one broker).
 
@@ -808,25 +845,34 @@ def run_task(
     that the lease is still valid by this task's own clock, which ends a safety margin
     before anyone else can take it: a task that cannot renew stops sending first. A lost lease
     drops the strategy here without touching its orders (the new owner owns them).
+
+    The broker: a paper venue of its own process (``broker="paper-remote"``, ``venue_url``)
+    or Angel One (``broker="angelone"``; ``live_market``: its feed and instrument master, on
+    the wall clock unless ``anchor_wall_ns`` aims it at an accelerated fake).
     """
     import functools
     import signal
     import threading
 
-    from algoengine.brokers.paper.remote import RemoteVenue
-    from algoengine.engine.clock import RealClock
     from algoengine.persistence.leases import LeaseManager
     from algoengine.persistence.recovery import take_over
 
+    if broker not in ("paper-remote", "angelone"):
+        raise ConfigurationError(f"a scale-out task trades at a shared broker, not {broker!r}")
+    if broker == "paper-remote" and (venue_url is None or anchor_wall_ns is None):
+        raise ConfigurationError("a paper-remote task needs the venue's URL and anchor")
+    if live_market and broker != "angelone":
+        raise ConfigurationError("a live market feed needs --broker angelone")
+    day = day or settings.paper.day or _default_day(settings)
     feed, universe, calendar, days = open_feed(settings, day, day)
-    clock = RealClock(
-        speed=speed, start_ns=calendar.session_open_ns(days[0]), anchor_wall_ns=anchor_wall_ns
-    )
+    clock = _session_clock(calendar, days[0], speed, anchor_wall_ns, live_market)
     run_code = run_code or new_run_code("T")
-    store = _open_store(settings, run_code)
+    store = _open_store(settings, run_code, mode=_mode(broker))
     if store is None:
         raise ConfigurationError("database_url: a scale-out task needs its database")
-    venue = RemoteVenue(venue_url)
+    venue, universe, feed_url = _open_venue(
+        settings, broker, day=day, universe=universe, live_market=live_market, venue_url=venue_url
+    )
     engine = assemble(
         settings,
         universe,
@@ -855,11 +901,13 @@ def run_task(
         report = take_over(store.db, venue, engine, strategy, new_run_id=run_code)
         return f"took over {lease.strategy_id}: {report.summary()}"
 
-    cursor = venue.snapshot().last_seq
+    snapshot = getattr(venue, "snapshot", None)  # a paper venue's event stream
+    cursor = snapshot().last_seq if snapshot is not None else None
     for lease in leases.acquire():
         held[lease.strategy_id] = lease
         adopt(lease)
-    venue.seek(cursor)
+    if cursor is not None:
+        venue.seek(cursor)
     stop = threading.Event()
 
     def heartbeat() -> None:
@@ -888,10 +936,15 @@ def run_task(
     store.start_poller(engine)
     stop_reason = ["session ended"]
     previous = _stop_on_signals(engine, stop_reason) if install_signal_handlers else {}
-    resume_ns = clock.now_ns() - 60_000_000_000
+    live: Any = None
+    if live_market:
+        live = feed = live_session_feed(venue, engine, clock, calendar, days[0], feed_url)
+    else:  # the model's market from where the clock is (a task may start mid-session)
+        resume_ns = clock.now_ns() - 60_000_000_000
+        feed = (m for m in feed if m.ts_ns >= resume_ns)
     t0 = time.perf_counter()
     try:
-        engine.run(m for m in feed if m.ts_ns >= resume_ns)
+        engine.run(feed)
     finally:
         stop.set()
         beat.join(timeout=10)
@@ -902,7 +955,14 @@ def run_task(
         except Exception as exc:
             log.warning("could not release the leases", extra={"error": str(exc)})
         store.close(stop_reason[0])
+        if live is not None:
+            live.stop()
+        close = getattr(venue, "close", None)
+        if close is not None:
+            close()  # Angel One: log out (SEBI: no session carried over)
     seconds = time.perf_counter() - t0
+    if engine.stop_requested and stop_reason[0] == "session ended":
+        stop_reason[0] = engine.stop_requested
     base = _results(engine, settings, days, seconds, out_dir)
     return PaperResult(
         **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
