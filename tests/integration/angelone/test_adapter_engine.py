@@ -31,22 +31,28 @@ SPEED = 120.0  # a session minute is 0.5 s
 MINUTES = 22  # 09:15-09:37: the straddle enters at 09:20
 
 
-def run_session(faults: list[dict[str, Any]], expire_at_s: float | None) -> dict[str, Any]:
-    settings = Settings()
-    feed, universe, calendar, _ = open_feed(settings, DAY, DAY)
-    open_ns = calendar.session_open_ns(DAY)
-    anchor = time.time_ns() + 1_000_000_000
+def start_fake(anchor_wall_ns: int) -> FakeAngelOne:
+    """The fake Angel One on the session's accelerated clock, started."""
     fake = FakeAngelOne(
         Settings(),
         DAY,
         speed=SPEED,
-        anchor_wall_ns=anchor,
+        anchor_wall_ns=anchor_wall_ns,
         api_key=API_KEY,
         client_code=CLIENT,
         mpin=MPIN,
         totp_secret=TOTP_SECRET,
     )
     fake.start()
+    return fake
+
+
+def run_session(faults: list[dict[str, Any]], expire_at_s: float | None) -> dict[str, Any]:
+    settings = Settings()
+    feed, universe, calendar, _ = open_feed(settings, DAY, DAY)
+    open_ns = calendar.session_open_ns(DAY)
+    anchor = time.time_ns() + 1_000_000_000
+    fake = start_fake(anchor)
     timer: threading.Timer | None = None
     try:
         for f in faults:
@@ -167,17 +173,7 @@ def test_live_feed_session_survives_websocket_drops_and_a_stall(
     _, universe, calendar, _ = open_feed(settings, DAY, DAY)
     open_ns = calendar.session_open_ns(DAY)
     anchor = time.time_ns() + 1_000_000_000
-    fake = FakeAngelOne(
-        Settings(),
-        DAY,
-        speed=SPEED,
-        anchor_wall_ns=anchor,
-        api_key=API_KEY,
-        client_code=CLIENT,
-        mpin=MPIN,
-        totp_secret=TOTP_SECRET,
-    )
-    fake.start()
+    fake = start_fake(anchor)
     timers: list[threading.Timer] = []
     stale_seen: list[bool] = []
     try:
