@@ -13,9 +13,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,9 @@ needs_moto = pytest.mark.skipif(
 )
 
 
+_THREAD = threading.local()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,7 +73,12 @@ class Moto:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(
+        # a session per thread: the prod cycle runs in a thread, and boto3's default session
+        # is not safe to create clients from in two threads at once
+        session = getattr(_THREAD, "session", None)
+        if session is None:
+            session = _THREAD.session = boto3.session.Session()
+        return session.client(
             service,
             region_name=REGION,
             endpoint_url=self.endpoint,
@@ -77,8 +87,9 @@ class Moto:
         )
 
 
-@pytest.fixture(scope="session")
-def moto() -> Iterator[Moto]:
+@contextmanager
+def running_moto() -> Iterator[Moto]:
+    """A moto server of our own on a free port of 127.0.0.1, stopped on exit."""
     if MOTO_SERVER is None:
         pytest.skip("moto server is not installed: pip install -e '.[deploy]'")
     port = _free_port()
@@ -108,6 +119,12 @@ def moto() -> Iterator[Moto]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Moto]:
+    with running_moto() as server:
+        yield server
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import ANSIBLE_DIR, ANSIBLE_PLAYBOOK, Moto, needs_ansible, needs_moto, run_playbook
+from .conftest import (
+    ANSIBLE_DIR,
+    ANSIBLE_PLAYBOOK,
+    Moto,
+    needs_ansible,
+    needs_moto,
+    run_playbook,
+    running_moto,
+)
 
 pytestmark = [needs_ansible, needs_moto]
 
@@ -305,6 +315,8 @@ def verify_stack(moto: Moto, env: str, octet: int, nat_count: int, retention: in
         assert repo["imageTagMutability"] == "IMMUTABLE"
         policy = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
         assert [r["selection"]["tagStatus"] for r in policy["rules"]] == ["untagged", "any"]
+        tags = _tags(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"])
+        assert (tags["Environment"], tags["ManagedBy"]) == (env, "ansible")
 
     # logging
     logs = moto.client("logs")
@@ -539,6 +551,8 @@ def verify_services(moto: Moto, env: str) -> None:
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [
         ("email", f"algo-trading-{env}-alerts@example.com")
     ]
+    topic_tags = _tags(sns.list_tags_for_resource(ResourceArn=topic)["Tags"])
+    assert (topic_tags["Environment"], topic_tags["ManagedBy"]) == (env, "ansible")
     cw = moto.client("cloudwatch")
     alarms = {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]}
     expected_alarms = {f"{prefix}-alb-5xx-rate"} | {
@@ -601,53 +615,8 @@ def test_unknown_environment_is_refused(moto: Moto, tmp_path: Path) -> None:
     assert "-e env=dev, -e env=staging or -e env=prod (got qa)" in run.output
 
 
-@pytest.mark.aws_stack
-def test_dev_four_steps_verify_and_destroy(moto: Moto, tmp_path: Path) -> None:
-    moto.reset()
-    extra = _deploy_extra(moto)
-    # 1. check-mode create: every role that can report would change, nothing is created
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True, extra=extra)
-    _assert_ok(run, "check-mode create")
-    for role in CHECK_MODE_REPORTS:
-        assert run.changed(role) > 0, (role, run.counts)
-    assert _leftovers(moto, "dev") == []
-
-    # 2. create: every role changes something
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, extra=extra)
-    _assert_ok(run, "create")
-    for role in ROLES:
-        assert run.changed(role) > 0, (role, run.counts)
-    assert "NAT gateway Elastic IPs of dev" in run.output
-    assert "No Docker engine here" in run.output and "images NOT built" in run.output
-    verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
-    verify_services(moto, "dev")
-
-    # 3. check-mode re-apply: nothing would change
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True, extra=extra)
-    _assert_ok(run, "check-mode re-apply")
-    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
-
-    # 4. re-apply: nothing changes
-    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, extra=extra)
-    _assert_ok(run, "re-apply")
-    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
-    verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
-    verify_services(moto, "dev")
-
-    # destroy removes everything; a second destroy changes nothing
-    run = run_playbook(moto, "destroy.yml", "dev", tmp_path)
-    _assert_ok(run, "destroy")
-    for role in ROLES:
-        assert run.changed(role) > 0, (role, run.counts)
-    assert _leftovers(moto, "dev") == []
-    run = run_playbook(moto, "destroy.yml", "dev", tmp_path)
-    _assert_ok(run, "second destroy")
-    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
-
-
-@pytest.mark.aws_stack
-def test_prod_has_a_nat_per_az_and_destroys_cleanly(moto: Moto, tmp_path: Path) -> None:
-    moto.reset()
+def _prod_cycle(moto: Moto, tmp_path: Path) -> None:
+    """The prod checks (test_prod_has_a_nat_per_az_and_destroys_cleanly), run by prod_cycle."""
     extra = _deploy_extra(moto)
     run = run_playbook(moto, "deploy.yml", "prod", tmp_path, extra=extra)
     _assert_ok(run, "prod create")
@@ -658,12 +627,33 @@ def test_prod_has_a_nat_per_az_and_destroys_cleanly(moto: Moto, tmp_path: Path) 
         for n in moto.client("ec2").describe_nat_gateways()["NatGateways"]
         if n["State"] == "available"
     ]
+    assert len(ips) == 2
     for ip in ips:  # the playbook prints the whitelist IPs
         assert ip in run.output
     # a tag-limited run touches only its role
     run = run_playbook(moto, "deploy.yml", "prod", tmp_path, extra=(*extra, "--tags", "storage"))
     _assert_ok(run, "prod storage only")
     assert set(run.counts) <= {"storage", "(play)"}, run.counts
+    # repository tags changed out of band (library/ecr_tags.py): check mode reports
+    # them and leaves them, a run puts them right
+    ecr = moto.client("ecr")
+    (repo,) = ecr.describe_repositories(repositoryNames=["algo-trading-prod/trading"])[
+        "repositories"
+    ]
+    ecr.untag_resource(resourceArn=repo["repositoryArn"], tagKeys=["Environment"])
+    ecr.tag_resource(resourceArn=repo["repositoryArn"], tags=[{"Key": "Owner", "Value": "x"}])
+    drifted = _tags(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"])
+    registry_only = (*extra, "--tags", "registry")
+    retag = ["registry : Tag the image repositories"]
+    run = run_playbook(moto, "deploy.yml", "prod", tmp_path, check=True, extra=registry_only)
+    _assert_ok(run, "prod registry check")
+    assert run.changed_tasks == {"registry": retag}, run.changed_tasks
+    assert _tags(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]) == drifted
+    run = run_playbook(moto, "deploy.yml", "prod", tmp_path, extra=registry_only)
+    _assert_ok(run, "prod registry retag")
+    assert run.changed_tasks == {"registry": retag}, run.changed_tasks
+    tags = _tags(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"])
+    assert tags["Environment"] == "prod" and "Owner" not in tags
     # the prod database has deletion protection: destroy refuses without confirmation
     run = run_playbook(moto, "destroy.yml", "prod", tmp_path, extra=("--tags", "database"))
     assert run.returncode != 0
@@ -681,6 +671,88 @@ def test_prod_has_a_nat_per_az_and_destroys_cleanly(moto: Moto, tmp_path: Path) 
     sm = moto.client("secretsmanager")
     deleted = sm.describe_secret(SecretId="algo-trading-prod-db-password")
     assert deleted.get("DeletedDate")
+
+
+@pytest.fixture(scope="module")
+def prod_cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[None]]:
+    """The prod cycle in a background thread on a moto server of its own, started by the first
+    test that asks for it. The dev test asks too, so the two cycles share the machine's cores
+    (most of the time is the modules' Python start-up and the AWS modules' fixed sleeps, not
+    moto); the prod test waits for the outcome, assertion errors included."""
+    with running_moto() as server, ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(_prod_cycle, server, tmp_path_factory.mktemp("prod"))
+
+
+def _start_prod_alongside(request: pytest.FixtureRequest) -> None:
+    """Start the prod cycle now if the prod test is selected too (it then waits for it)."""
+    prod = "test_prod_has_a_nat_per_az_and_destroys_cleanly"
+    if any(getattr(item, "originalname", item.name) == prod for item in request.session.items):
+        request.getfixturevalue("prod_cycle")
+
+
+def _check_mode_create(moto: Moto, tmp_path: Path) -> None:
+    """Step 1: every role that can report would change, and nothing is created."""
+    run = run_playbook(moto, "deploy.yml", "dev", tmp_path, check=True, extra=_deploy_extra(moto))
+    _assert_ok(run, "check-mode create")
+    for role in CHECK_MODE_REPORTS:
+        assert run.changed(role) > 0, (role, run.counts)
+    assert _leftovers(moto, "dev") == []
+
+
+def test_dev_four_steps_verify_and_destroy(
+    moto: Moto, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _start_prod_alongside(request)
+    moto.reset()
+    extra = _deploy_extra(moto)
+    # 1. check-mode create on a fresh account, at the same time as 2. create on another one
+    # (step 1 needs only an account without the stack; the two share the cores)
+    with running_moto() as fresh, ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(_check_mode_create, fresh, tmp_path)
+        run = run_playbook(moto, "deploy.yml", "dev", tmp_path, extra=extra)
+        first.result()
+
+    # 2. create: every role changes something
+    _assert_ok(run, "create")
+    for role in ROLES:
+        assert run.changed(role) > 0, (role, run.counts)
+    assert "NAT gateway Elastic IPs of dev" in run.output
+    assert "No Docker engine here" in run.output and "images NOT built" in run.output
+    verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
+    verify_services(moto, "dev")
+
+    # 3. check-mode re-apply: nothing would change; 4. re-apply: nothing changes.
+    # Both run at once on the stack step 2 left: the re-apply changing nothing (asserted) means
+    # the stack stood still while the check-mode run read it, so that run's zero counts as much
+    # as if it had run alone; a re-apply that changes something fails the test by itself.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        check = pool.submit(
+            run_playbook, moto, "deploy.yml", "dev", tmp_path, check=True, extra=extra
+        )
+        run = run_playbook(moto, "deploy.yml", "dev", tmp_path, extra=extra)
+        check_run = check.result()
+    _assert_ok(check_run, "check-mode re-apply")
+    assert {r: check_run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), (
+        check_run.changed_tasks
+    )
+    _assert_ok(run, "re-apply")
+    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
+    verify_stack(moto, "dev", octet=10, nat_count=1, retention=14)
+    verify_services(moto, "dev")
+
+    # destroy removes everything; a second destroy changes nothing
+    run = run_playbook(moto, "destroy.yml", "dev", tmp_path)
+    _assert_ok(run, "destroy")
+    for role in ROLES:
+        assert run.changed(role) > 0, (role, run.counts)
+    assert _leftovers(moto, "dev") == []
+    run = run_playbook(moto, "destroy.yml", "dev", tmp_path)
+    _assert_ok(run, "second destroy")
+    assert {r: run.changed(r) for r in ROLES} == dict.fromkeys(ROLES, 0), run.changed_tasks
+
+
+def test_prod_has_a_nat_per_az_and_destroys_cleanly(prod_cycle: Future[None]) -> None:
+    prod_cycle.result()
 
 
 def test_ansible_lint_production_profile() -> None:
