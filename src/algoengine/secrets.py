@@ -8,9 +8,12 @@ secret, never its value.
   ``AWS_DEFAULT_REGION``, the endpoint from ``AWS_ENDPOINT_URL`` when set, which is how the
   tests point it at the moto server on 127.0.0.1).
 - :func:`resolve_database_url`: the database URL, in this order: ``ALGOENGINE_DATABASE_URL``;
+  the parts in the environment (``ALGOENGINE_DB_USERNAME`` and ``ALGOENGINE_DB_PASSWORD``,
+  which ECS injects from the secret, with ``ALGOENGINE_DB_HOST``, ``ALGOENGINE_DB_PORT``
+  (5432) and ``ALGOENGINE_DB_NAME`` (algoengine): the deployed task definitions' way);
   the secret named by ``ALGOENGINE_DB_SECRET`` or the configuration's ``database_secret``
-  (``algo-trading-<env>-db-password``: username, password, host, port, and optionally dbname);
-  the configuration's ``database_url``.
+  (``algo-trading-<env>-db-password``: username and password, and host, port, dbname unless
+  the environment gives them); the configuration's ``database_url``.
 """
 
 from __future__ import annotations
@@ -59,9 +62,27 @@ def get_secret(name: str, *, region: str | None = None) -> dict[str, Any]:
     return value
 
 
-def database_url_from_secret(secret: Mapping[str, Any], *, name: str = "secret") -> str:
+_ENV_PARTS = {
+    "username": "ALGOENGINE_DB_USERNAME",
+    "password": "ALGOENGINE_DB_PASSWORD",
+    "host": "ALGOENGINE_DB_HOST",
+    "port": "ALGOENGINE_DB_PORT",
+    "dbname": "ALGOENGINE_DB_NAME",
+}
+
+
+def database_url_from_secret(
+    secret: Mapping[str, Any], *, name: str = "secret", env: Mapping[str, str] | None = None
+) -> str:
     """``postgresql+psycopg://user:password@host:port/dbname`` from the database secret
-    (keys username, password, host, port; dbname defaults to ``algoengine``)."""
+    (keys username, password, host, port; dbname defaults to ``algoengine``). Keys the secret
+    lacks are taken from ``env`` (``ALGOENGINE_DB_HOST``, ...): RDS's master secret holds the
+    credentials, the task definition names the host."""
+    env = env or {}
+    secret = {
+        k: secret.get(k) or env.get(var) or ("5432" if k == "port" else None)
+        for k, var in _ENV_PARTS.items()
+    }
     missing = [k for k in ("username", "password", "host", "port") if not secret.get(k)]
     if missing:
         raise ConfigurationError(f"secret {name!r}: missing {', '.join(missing)}")
@@ -84,7 +105,9 @@ def resolve_database_url(
     env = os.environ if env is None else env
     if env.get("ALGOENGINE_DATABASE_URL"):
         return env["ALGOENGINE_DATABASE_URL"]
+    if all(env.get(_ENV_PARTS[k]) for k in ("username", "password", "host")):
+        return database_url_from_secret({}, name="the ALGOENGINE_DB_* environment", env=env)
     secret_name = env.get("ALGOENGINE_DB_SECRET") or configured_secret
     if secret_name:
-        return database_url_from_secret(get_secret(secret_name), name=secret_name)
+        return database_url_from_secret(get_secret(secret_name), name=secret_name, env=env)
     return configured_url or "sqlite:///algoengine.sqlite"

@@ -294,12 +294,9 @@ def verify_stack(moto: Moto, env: str, octet: int, nat_count: int, retention: in
     password = json.loads(sm.get_secret_value(SecretId=db["ARN"])["SecretString"])
     assert password["username"] == "algotrading"
     assert len(password["password"]) == 32 and password["password"].isalnum()
-    assert set(json.loads(sm.get_secret_value(SecretId=api["ARN"])["SecretString"])) == {
-        "api_key",
-        "client_code",
-        "pin",
-        "totp_secret",
-    }
+    assert set(json.loads(sm.get_secret_value(SecretId=api["ARN"])["SecretString"])) == set(
+        ANGEL_ONE_KEYS
+    )
     assert _tags(db["Tags"])["Environment"] == env
 
     # registry
@@ -377,11 +374,21 @@ SERVICE_EXPECT: dict[str, dict[str, Any]] = {
         "db": ("db.t3.micro", False, False),
         "desired": {"trading": 1, "dashboard": 1, "data-service": 1},
         "scaling": {"trading": (1, 2), "dashboard": (1, 1), "data-service": (1, 1)},
+        "trading_command": ["run", "--continuous"],
     },
     "prod": {
         "db": ("db.t3.medium", True, True),
         "desired": {"trading": 2, "dashboard": 1, "data-service": 1},
         "scaling": {"trading": (2, 5), "dashboard": (1, 2), "data-service": (1, 2)},
+        "trading_command": [
+            "run",
+            "--continuous",
+            "--broker",
+            "angelone",
+            "--market",
+            "live",
+            "--scale-out",
+        ],
     },
 }
 TASK_SIZES = {
@@ -389,6 +396,62 @@ TASK_SIZES = {
     "dashboard": ("512", "1024"),
     "data-service": ("512", "1024"),
 }
+
+
+ANGEL_ONE_KEYS = (
+    "ANGEL_ONE_API_KEY",
+    "ANGEL_ONE_CLIENT_ID",
+    "ANGEL_ONE_PASSWORD",
+    "ANGEL_ONE_TOTP_SECRET",
+)
+
+
+def _injected(moto: Moto, container: dict[str, Any]) -> dict[str, str]:
+    """The environment ECS gives the container: its variables, and each ``secrets`` entry
+    (``<secret ARN>:<JSON key>::``) resolved from Secrets Manager as ECS resolves it."""
+    sm = moto.client("secretsmanager")
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    for item in container["secrets"]:
+        arn, key = item["valueFrom"].rsplit(":", 3)[:2]
+        doc = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+        env[item["name"]] = str(doc[key])
+    return env
+
+
+def _engine_reads_what_the_task_injects(
+    moto: Moto, container: dict[str, Any], db: dict[str, Any], password: dict[str, Any]
+) -> None:
+    """The contract between the task definition and the engine: from the environment ECS
+    would inject, the engine builds the RDS URL with the generated credentials, and once an
+    operator has set the Angel One keys in the secret (out of band), it reads them."""
+    from sqlalchemy.engine import make_url
+
+    from algoengine.brokers.angelone.credentials import load_credentials
+    from algoengine.secrets import resolve_database_url
+
+    url = make_url(resolve_database_url(None, None, env=_injected(moto, container)))
+    assert (url.host, url.port) == (db["Endpoint"]["Address"], db["Endpoint"]["Port"])
+    assert (url.username, url.password) == (password["username"], password["password"])
+    assert url.database == "algotrading" and url.drivername == "postgresql+psycopg"
+    sm = moto.client("secretsmanager")
+    api_arn = container["secrets"][-1]["valueFrom"].rsplit(":", 3)[0]
+    before = sm.get_secret_value(SecretId=api_arn)["SecretString"]
+    keys = {
+        "ANGEL_ONE_API_KEY": "set-out-of-band",
+        "ANGEL_ONE_CLIENT_ID": "A765432",
+        "ANGEL_ONE_PASSWORD": "9182",
+        "ANGEL_ONE_TOTP_SECRET": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    }
+    sm.put_secret_value(SecretId=api_arn, SecretString=json.dumps(keys))
+    try:
+        creds = load_credentials(env=_injected(moto, container))
+        assert (creds.api_key, creds.client_code, creds.mpin) == (
+            "set-out-of-band",
+            "A765432",
+            "9182",
+        )
+    finally:  # as deployed: empty values (the re-apply must find nothing changed)
+        sm.put_secret_value(SecretId=api_arn, SecretString=before)
 
 
 def verify_services(moto: Moto, env: str) -> None:
@@ -503,11 +566,15 @@ def verify_services(moto: Moto, env: str) -> None:
             assert set(secrets) == {"ALGOENGINE_DB_USERNAME", "ALGOENGINE_DB_PASSWORD"}
             assert c["portMappings"][0]["containerPort"] == 8501
         else:
-            assert secrets["ANGEL_API_KEY"] == f"{api_secret}:api_key::"
+            for key in ANGEL_ONE_KEYS:  # the engine's names, in the environment and the secret
+                assert secrets[key] == f"{api_secret}:{key}::"
             assert len(secrets) == 6
         env_vars = {e["name"]: e["value"] for e in c["environment"]}
         assert env_vars["ALGOENGINE_DB_HOST"] == db["Endpoint"]["Address"]
         assert password["password"] not in json.dumps(td)  # only the secret's ARN is named
+        if svc == "trading":
+            assert c["command"] == expect["trading_command"]
+            _engine_reads_what_the_task_injects(moto, c, db, password)
 
         # services: Fargate across the private subnets, no public IP, desired count per env
         assert service["launchType"] == "FARGATE"

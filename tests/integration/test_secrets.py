@@ -143,3 +143,31 @@ def test_angel_one_credentials_come_from_the_environments_secret(
     assert "prod-api-key-9" not in str(err.value) and "JBSW" not in str(err.value)
     with pytest.raises(ConfigurationError, match="algo-trading-absent-api-credentials"):
         load_credentials(env={"ALGOENGINE_ENV": "absent"})
+
+
+def test_the_url_from_the_task_definitions_environment(moto_env: dict[str, str]) -> None:
+    """The deployed task definitions' way: ECS injects the username and password from the
+    secret and names the host, port and database in the environment; or the engine reads
+    RDS's secret (credentials only) itself and takes the host from the environment."""
+    env = {
+        "ALGOENGINE_DB_USERNAME": "algotrading",
+        "ALGOENGINE_DB_PASSWORD": "p@ss/word",
+        "ALGOENGINE_DB_HOST": "db.internal",
+        "ALGOENGINE_DB_NAME": "algotrading",
+    }
+    assert resolve_database_url("sqlite:///x", None, env=env) == (
+        "postgresql+psycopg://algotrading:p%40ss%2Fword@db.internal:5432/algotrading"
+    )
+    partial_env = {k: v for k, v in env.items() if k != "ALGOENGINE_DB_HOST"}
+    assert resolve_database_url("sqlite:///x", None, env=partial_env) == "sqlite:///x"
+    put_secret("algo-trading-task-db-password", {"username": "u", "password": "pw"})
+    url = resolve_database_url(
+        None,
+        None,
+        env={
+            "ALGOENGINE_DB_SECRET": "algo-trading-task-db-password",
+            "ALGOENGINE_DB_HOST": "db.internal",
+            "ALGOENGINE_DB_PORT": "6432",
+        },
+    )
+    assert url == "postgresql+psycopg://u:pw@db.internal:6432/algoengine"
