@@ -831,10 +831,11 @@ class Engine:
         slot = self._slots.get(order.strategy_id)
         if slot is not None and slot.state == StrategyState.STOPPED and not order.square_off:
             return "STRATEGY_STOPPED", f"strategy {order.strategy_id} is stopped"
-        if not order.square_off and self._opening(order):
-            if self.journal is not None and not self.journal.allow_new_positions():
-                return "JOURNAL_OUTAGE", "database unreachable: not opening new positions"
-            if self.market_stale:
+        if not order.square_off:
+            outage = self.journal is not None and not self.journal.allow_new_positions()
+            if (outage or self.market_stale) and self._opening(order):  # cheap tests first
+                if outage:
+                    return "JOURNAL_OUTAGE", "database unreachable: not opening new positions"
                 return "STALE_MARKET", "market feed stale: not opening new positions"
         if self.risk is not None:
             return self.risk.check(order, ts_ns)
