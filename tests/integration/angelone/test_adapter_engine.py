@@ -166,7 +166,7 @@ def test_live_feed_session_survives_websocket_drops_and_a_stall(
 ) -> None:
     """The engine on the market websocket (``--market live``'s wiring) and the order-update
     websocket, polling only every 1.5 s: both sockets are dropped twice and the market one
-    goes silent for 3 s while connected. The feed re-connects and re-subscribes each time,
+    goes silent for 4 s while connected. The feed re-connects and re-subscribes each time,
     the stall makes the engine refuse opening orders (MarketStale) until ticks return, and no
     order is doubled or lost."""
     settings = Settings()
@@ -195,12 +195,13 @@ def test_live_feed_session_survives_websocket_drops_and_a_stall(
         schedule: list[tuple[float, Any]] = [
             (4.5, lambda: fake.add_fault({"kind": "drop_order_ws"})),
             (5.0, lambda: fake.add_fault({"kind": "drop_market_ws"})),
-            (6.0, lambda: fake.add_fault({"kind": "mute_market_ws", "seconds": 3.0})),
-            (8.0, lambda: engine.call_soon(lambda: stale_seen.append(engine.market_stale))),
-            (10.5, lambda: fake.add_fault({"kind": "drop_market_ws"})),
-            (10.6, lambda: fake.add_fault({"kind": "drop_order_ws"})),
-            (11.0, lambda: engine.call_soon(lambda: stale_seen.append(engine.market_stale))),
-            (13.0, lambda: engine.post(StopEngine(reason="test over", issued_by="test"))),
+            # silent 6-10 s: stale from about 7 s (1 s without a tick), fresh after 10 s
+            (6.0, lambda: fake.add_fault({"kind": "mute_market_ws", "seconds": 4.0})),
+            (9.0, lambda: engine.call_soon(lambda: stale_seen.append(engine.market_stale))),
+            (12.0, lambda: engine.call_soon(lambda: stale_seen.append(engine.market_stale))),
+            (12.5, lambda: fake.add_fault({"kind": "drop_market_ws"})),
+            (12.6, lambda: fake.add_fault({"kind": "drop_order_ws"})),
+            (14.5, lambda: engine.post(StopEngine(reason="test over", issued_by="test"))),
         ]
         for at, fn in schedule:
             timers.append(threading.Timer(at, fn))

@@ -72,12 +72,12 @@ def test_two_live_tasks_share_the_strategies_and_survive_a_kill(
                         text=True,
                     )
                 )
-            # both entries done (09:25 + a minute): kill the first task
-            time.sleep(max(0.0, t_open / 1e9 + 6.0 - time.time()))
+            # both entries done (09:25 is 5 s after the open; 5 minutes more): kill one task
+            time.sleep(max(0.0, t_open / 1e9 + 7.5 - time.time()))
             tasks[0].send_signal(signal.SIGKILL)
             tasks[0].wait(timeout=10)
             killed_ns = time.time_ns()
-            time.sleep(max(0.0, t_open / 1e9 + 13.0 - time.time()))
+            time.sleep(max(0.0, t_open / 1e9 + 14.0 - time.time()))
         finally:
             for p in tasks:
                 if p.poll() is None:
