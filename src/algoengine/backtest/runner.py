@@ -506,17 +506,36 @@ def run_paper(
             signal.signal(signum, handler)
         if store is not None:
             store.close(stop_reason[0])
-        if live is not None:
-            live.stop()
-        close = getattr(venue, "close", None)
-        if close is not None:
-            close()  # Angel One: log out (SEBI: no session carried over)
+        _close_broker(live, venue)
     seconds = time.perf_counter() - t0
-    if engine.stop_requested and stop_reason[0] == "session ended":
-        stop_reason[0] = engine.stop_requested  # an operator's stop (command, dashboard)
+    return _paper_result(engine, settings, days, seconds, out_dir, stop_reason[0])
+
+
+def _close_broker(live: Any, venue: Any) -> None:
+    """End a run's broker side: the live feed stopped, the venue closed (Angel One: logged
+    out, SEBI: no session carried over)."""
+    if live is not None:
+        live.stop()
+    close = getattr(venue, "close", None)
+    if close is not None:
+        close()
+
+
+def _paper_result(
+    engine: Engine,
+    settings: Settings,
+    days: list[date],
+    seconds: float,
+    out_dir: str | Path | None,
+    stop_reason: str,
+) -> PaperResult:
+    """A paper or live run's result; an operator's stop (command, dashboard) is its reason
+    when no signal gave one."""
+    if engine.stop_requested and stop_reason == "session ended":
+        stop_reason = engine.stop_requested
     base = _results(engine, settings, days, seconds, out_dir)
     return PaperResult(
-        **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
+        **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason
     )
 
 
@@ -955,15 +974,6 @@ def run_task(
         except Exception as exc:
             log.warning("could not release the leases", extra={"error": str(exc)})
         store.close(stop_reason[0])
-        if live is not None:
-            live.stop()
-        close = getattr(venue, "close", None)
-        if close is not None:
-            close()  # Angel One: log out (SEBI: no session carried over)
+        _close_broker(live, venue)
     seconds = time.perf_counter() - t0
-    if engine.stop_requested and stop_reason[0] == "session ended":
-        stop_reason[0] = engine.stop_requested
-    base = _results(engine, settings, days, seconds, out_dir)
-    return PaperResult(
-        **{f.name: getattr(base, f.name) for f in fields(base)}, stop_reason=stop_reason[0]
-    )
+    return _paper_result(engine, settings, days, seconds, out_dir, stop_reason[0])

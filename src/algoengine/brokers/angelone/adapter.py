@@ -740,34 +740,13 @@ class AngelOneBroker:
         if track is not None and track.orderid is None and track.uncertain:
             self._find(track)
         if track is None or track.orderid is None:
-            self._pending.append(
-                OrderCancelRejected(
-                    ts_ns=ts_ns,
-                    client_order_id=client_order_id,
-                    venue_order_id=None,
-                    code=RejectCode.UNKNOWN_ORDER,
-                    reason="no such order at Angel One",
-                )
-            )
+            self._refuse(OrderCancelRejected, client_order_id, ts_ns, None, None)
             return
         orderid = track.orderid
-        try:
+        try:  # (a temporary failure propagates: the OMS sends the cancel again)
             self._call("cancelOrder", lambda: self._api.cancelOrder(orderid, track.variety))
-        except RateLimitedError:
-            raise
-        except TemporaryBrokerError:
-            raise
         except AngelOneApiError as exc:
-            code = RejectCode.UNKNOWN_ORDER if isinstance(exc, NotFoundError) else RejectCode.OTHER
-            self._pending.append(
-                OrderCancelRejected(
-                    ts_ns=ts_ns,
-                    client_order_id=client_order_id,
-                    venue_order_id=orderid,
-                    code=code,
-                    reason=exc.message,
-                )
-            )
+            self._refuse(OrderCancelRejected, client_order_id, ts_ns, orderid, exc)
         self._next_poll = 0.0
 
     def modify(
@@ -784,15 +763,7 @@ class AngelOneBroker:
         ``OrderModifyRejected``)."""
         track = self._tracks.get(client_order_id)
         if track is None or track.orderid is None:
-            self._pending.append(
-                OrderModifyRejected(
-                    ts_ns=ts_ns,
-                    client_order_id=client_order_id,
-                    venue_order_id=None,
-                    code=RejectCode.UNKNOWN_ORDER,
-                    reason="no such order at Angel One",
-                )
-            )
+            self._refuse(OrderModifyRejected, client_order_id, ts_ns, None, None)
             return
         inst = self._instruments[track.token]
         new = (
@@ -814,21 +785,10 @@ class AngelOneBroker:
         }
         if track.order_type.is_stop and new[2] is not None:
             params["triggerprice"] = paise_to_rupees(new[2])
-        try:
+        try:  # (a temporary failure propagates: the OMS sends the change again)
             self._call("modifyOrder", lambda: self._api.modifyOrder(dict(params)))
-        except TemporaryBrokerError:
-            raise
         except AngelOneApiError as exc:
-            code = RejectCode.UNKNOWN_ORDER if isinstance(exc, NotFoundError) else RejectCode.OTHER
-            self._pending.append(
-                OrderModifyRejected(
-                    ts_ns=ts_ns,
-                    client_order_id=client_order_id,
-                    venue_order_id=track.orderid,
-                    code=code,
-                    reason=exc.message,
-                )
-            )
+            self._refuse(OrderModifyRejected, client_order_id, ts_ns, track.orderid, exc)
             return
         track.want = new
         track.want_polls = 0
@@ -1038,6 +998,25 @@ class AngelOneBroker:
         if otype.is_stop and request.trigger_price_paise is not None:
             params["triggerprice"] = paise_to_rupees(request.trigger_price_paise)
         return params
+
+    def _refuse(
+        self,
+        kind: type[OrderCancelRejected] | type[OrderModifyRejected],
+        cid: str,
+        ts_ns: int,
+        orderid: str | None,
+        exc: AngelOneApiError | None,
+    ) -> None:
+        """A cancel or modify refused: by Angel One (``exc``: its reason), or here because
+        the order is not known at Angel One (``exc`` None)."""
+        if exc is None:
+            code, reason = RejectCode.UNKNOWN_ORDER, "no such order at Angel One"
+        else:
+            code = RejectCode.UNKNOWN_ORDER if isinstance(exc, NotFoundError) else RejectCode.OTHER
+            reason = exc.message
+        self._pending.append(
+            kind(ts_ns=ts_ns, client_order_id=cid, venue_order_id=orderid, code=code, reason=reason)
+        )
 
     def _reject(self, cid: str, ts_ns: int, code: RejectCode, reason: str) -> None:
         track = self._tracks.get(cid)
